@@ -1,0 +1,107 @@
+"""Composition root: builds every service, wires them, owns start-up and shutdown order."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop import __version__
+from desktop.core.library import ModelLibrary
+from desktop.core.model_loader import clear_crash_marker, read_crash_marker
+from desktop.core.paths import AppPaths, app_paths
+from desktop.core.settings import Settings, load_settings, save_settings
+from desktop.services.chat_controller import ChatController
+from desktop.services.generation_service import GenerationService
+from desktop.services.store_service import StoreService
+from desktop.ui.main_window import MainWindow
+from desktop.ui.theme import apply_palette
+
+
+class CoveApp(QObject):
+    """One running Cove: services, controller and window. Tests build it directly."""
+
+    def __init__(self, paths: AppPaths, *, safe_mode: bool = False) -> None:
+        super().__init__()
+        self.paths = paths.ensure()
+        self.safe_mode = safe_mode
+        self.settings: Settings = load_settings(paths.settings_file)
+        self.crash = read_crash_marker(paths)
+        self.library = ModelLibrary(paths)
+        self.store = StoreService(paths.database)
+        self.generation = GenerationService(paths, self.store.update_message)
+        self.controller = ChatController(self.store, self.generation, self.library, self.settings)
+        self.window = MainWindow(self.controller)
+        self.window.setWindowTitle(f"Cove {__version__}")
+        self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
+        self.window.closing.connect(self.shutdown)
+        self.store.error.connect(self.window.show_problem)
+        self.store.opened.connect(self._on_store_opened)
+        self._shut = False
+
+    def start(self) -> None:
+        """Show the window, then do everything slow in the background."""
+        self.window.show()
+        self.store.start()
+        if self.crash is not None:
+            self.window.show_problem(
+                f"Cove closed unexpectedly while loading {Path(self.crash.path).name} last time. "
+                "It was not loaded again. Pick it from the model list to try once more, or choose another model.")
+            clear_crash_marker(self.paths)
+
+    def _on_store_opened(self) -> None:
+        c = self.controller
+        c.refresh_conversations()
+        c.refresh_models()
+        if self.settings.last_conversation_id:
+            c.open_conversation(self.settings.last_conversation_id)
+        else:
+            c.new_conversation()
+        if self.safe_mode:
+            self.window.model_status.setText("Safe mode: no model was loaded. Pick one to start.")
+            return
+        crashed = self.crash.path if self.crash else ""
+        self.store.submit(lambda _s: self.library.default(self.settings.last_model), self._auto_load(crashed))
+
+    def _auto_load(self, crashed: str):  # noqa: ANN202 - returns a callback
+        def load(entry) -> None:  # noqa: ANN001 - ModelEntry | None
+            if entry is None:
+                self.window.model_status.setText("No model yet: open a .gguf file to start.")
+            elif entry.key == crashed:
+                self.window.model_status.setText("No model loaded (the last one crashed while loading).")
+            else:
+                self.controller.select_model(entry.key)
+        return load
+
+    def shutdown(self) -> None:
+        """Save settings, stop generating, unload the model, close the database (bounded waits)."""
+        if self._shut:
+            return
+        self._shut = True
+        self.settings.window_geometry, self.settings.splitter_state = self.window.geometry_state()
+        try:
+            save_settings(self.paths.settings_file, self.settings)
+        except OSError as exc:
+            print(f"cove: could not save settings: {exc}", file=sys.stderr)
+        self.generation.shutdown()
+        self.store.stop()
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Start the window and run until it closes."""
+    os.environ.setdefault("QT_QUICK_BACKEND", "software")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Cove")
+    app.setApplicationVersion(__version__)
+    apply_palette(app)
+    cove = CoveApp(app_paths(args.basedir), safe_mode=args.safe_mode)
+    cove.start()
+    QTimer.singleShot(0, lambda: print("cove: window ready", file=sys.stderr, flush=True)
+                      if os.environ.get("COVE_REPORT_READY") else None)
+    code = app.exec()
+    cove.shutdown()
+    return code

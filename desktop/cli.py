@@ -1,0 +1,157 @@
+"""The command line: the same core as the window, without Qt.
+
+``cove chat [--model FILE] "prompt"`` streams an answer and stores the exchange;
+``cove models`` lists the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from desktop import __version__
+from desktop.core.answer_recorder import AnswerRecorder
+from desktop.core.library import ModelLibrary
+from desktop.core.model_loader import ModelFileError, check_model_file, load_runtime
+from desktop.core.paths import AppPaths, app_paths
+from desktop.core.settings import GenerationSettings, load_settings
+from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Store, StoreError, suggest_title
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's public type
+    """Register the subcommands on ``sub``."""
+    chat = sub.add_parser("chat", help="ask a model one question and stream the answer")
+    chat.add_argument("prompt", nargs="?", default=None, help="the question ('-' reads standard input)")
+    chat.add_argument("--model", help="a GGUF file or a library model name (default: the last used or the starter)")
+    chat.add_argument("--conversation", type=int, default=0, help="continue this stored conversation")
+    chat.add_argument("--system", default=None, help="system prompt")
+    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.add_argument("--temperature", type=float, default=None)
+    chat.add_argument("--top-p", type=float, default=None)
+    chat.add_argument("--top-k", type=int, default=None)
+    chat.add_argument("--min-p", type=float, default=None)
+    chat.add_argument("--repeat-penalty", type=float, default=None)
+    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: min(trained, 4096))")
+    chat.add_argument("--threads", type=int, default=None)
+    chat.add_argument("--stats", action="store_true", help="print speed figures to standard error")
+    models = sub.add_parser("models", help="list the models Cove knows")
+    models.add_argument("action", nargs="?", default="list", choices=["list"])
+
+
+def _settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
+    mapping = {
+        "system": "system_prompt", "max_tokens": "max_tokens", "temperature": "temperature",
+        "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty",
+        "seed": "seed", "ctx": "n_ctx", "threads": "n_threads",
+    }
+    for arg_name, field_name in mapping.items():
+        value = getattr(args, arg_name)
+        if value is not None:
+            setattr(base, field_name, value)
+    return base
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"cove: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Stream one answer to ``out`` and store the exchange."""
+    prompt = sys.stdin.read() if args.prompt == "-" else (args.prompt or "")
+    if not prompt.strip():
+        return _fail("the prompt is empty: give the question as an argument, e.g. cove chat \"Hello\"", 2)
+    settings = _settings_from_args(load_settings(paths.settings_file).generation, args)
+    library = ModelLibrary(paths)
+    if args.model:
+        entry = library.find(args.model)
+        model_path = entry.path if entry else Path(args.model)
+    else:
+        entry = library.default(load_settings(paths.settings_file).last_model)
+        if entry is None:
+            return _fail("no model found: pass --model FILE.gguf or install the starter (see README)")
+        model_path = entry.path
+    try:
+        check_model_file(model_path)
+        store = Store(paths.database)
+    except (ModelFileError, StoreError) as exc:
+        return _fail(str(exc))
+    try:
+        if args.conversation:
+            conversation = store.get_conversation(args.conversation)
+            if conversation is None:
+                return _fail(f"there is no conversation {args.conversation}")
+        else:
+            conversation = store.create_conversation(suggest_title(prompt), str(model_path))
+            print(f"cove: conversation {conversation.id}", file=sys.stderr)
+        history = store.active_path(conversation.id)
+        user = store.add_message(conversation.id, "user", prompt,
+                                 parent_id=history[-1].id if history else None)
+        answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
+
+        def write(content: str, status: str | None, stats: dict | None) -> None:
+            store.update_message(answer.id, content, status=status, stats=stats)
+
+        recorder = AnswerRecorder(write)
+        try:
+            runtime = load_runtime(model_path, paths, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+        except ModelFileError as exc:
+            recorder.finish(FAILED, {"error": str(exc)})
+            return _fail(str(exc))
+        from desktop.core.prompt_messages import messages_for_model
+        from desktop.core.runtime import GenerationError
+
+        messages = messages_for_model(history + [user], settings.system_prompt)
+        cancel = threading.Event()
+        status = COMPLETE
+        try:
+            for piece in runtime.stream_chat(messages, settings, cancel):
+                out.write(piece)
+                out.flush()
+                recorder.add(piece)
+        except KeyboardInterrupt:
+            cancel.set()
+            status = STOPPED
+        except GenerationError as exc:
+            recorder.finish(FAILED, {"error": str(exc)})
+            return _fail(str(exc))
+        stats = runtime.last_stats
+        recorder.finish(status, stats.to_dict())
+        runtime.close()
+        out.write("\n")
+        out.flush()
+        if args.stats:
+            print(f"cove: {stats.completion_tokens} tokens, {stats.decode_tokens_per_s:.1f} tokens/s, "
+                  f"first token after {stats.time_to_first_token_s:.2f} s, context {stats.context_used}/"
+                  f"{stats.context_size}", file=sys.stderr)
+        return 130 if status == STOPPED else 0
+    finally:
+        store.close()
+
+
+def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Print the library, one model a line."""
+    entries = ModelLibrary(paths).entries()
+    if not entries:
+        out.write("No models yet. Install the starter model (see README) or open a .gguf file.\n")
+        return 0
+    for entry in entries:
+        out.write(f"{entry.name}\t{entry.size / 1e6:.0f} MB\t{entry.source}\t{entry.path}\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command line."""
+    paths = app_paths(args.basedir).ensure()
+    if args.command == "chat":
+        return cmd_chat(args, paths)
+    if args.command == "models":
+        return cmd_models(args, paths)
+    return _fail(f"unknown command {args.command}", 2)
+
+
+__all__ = ["add_commands", "run", "__version__"]

@@ -1,0 +1,56 @@
+"""Keeps a streaming answer on disk: flushed at short intervals, marked incomplete until done."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from desktop.core.store import COMPLETE, STREAMING
+
+# write(content, status, stats): persists the answer's current text (status/stats None = unchanged)
+WriteFn = Callable[[str, str | None, dict[str, Any] | None], None]
+
+FLUSH_INTERVAL_S = 0.5
+
+
+class AnswerRecorder:
+    """Accumulates pieces of an answer and writes them through ``write`` at most every
+    ``interval`` seconds, so a crash loses at most that much of the text."""
+
+    def __init__(self, write: WriteFn, interval: float = FLUSH_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._write = write
+        self._interval = interval
+        self._clock = clock
+        self._parts: list[str] = []
+        self._last_flush = clock()
+        self._dirty = False
+        self.flushes = 0
+
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        return "".join(self._parts)
+
+    def add(self, piece: str) -> None:
+        """Append a piece; flush when the interval has passed."""
+        self._parts.append(piece)
+        self._dirty = True
+        if self._clock() - self._last_flush >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the text now (still marked as streaming)."""
+        if self._dirty:
+            self._write(self.text, STREAMING, None)
+            self.flushes += 1
+            self._dirty = False
+        self._last_flush = self._clock()
+
+    def finish(self, status: str = COMPLETE, stats: dict[str, Any] | None = None) -> str:
+        """Write the final text with its status and figures; returns the text."""
+        text = self.text
+        self._write(text, status, stats or {})
+        self._dirty = False
+        return text

@@ -1,0 +1,111 @@
+"""From a path the user chose to a loaded :class:`Runtime`: check, probe, mark, load.
+
+1. The file is checked in Python (exists, is a file, is a well-formed GGUF) with a message that
+   names the problem.
+2. The quarantine probe (a child process) finds the configuration that works here; its verdict is
+   cached per file, llama.cpp build and machine.
+3. A crash marker records what is being loaded; it is removed after the load returns. A marker
+   left at start-up means Cove died loading that model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.gguf import GGUFError, GGUFInfo, read_gguf
+from desktop.core.paths import AppPaths
+
+
+class ModelFileError(ValueError):
+    """The chosen model cannot be used; the message names the problem for a person."""
+
+
+@dataclass(frozen=True)
+class CrashRecord:
+    """What Cove was loading when it last died."""
+
+    path: str
+    config: dict[str, Any]
+    at: float
+
+
+def check_model_file(path: str | os.PathLike[str]) -> GGUFInfo:
+    """Validate a model file before any native code sees it."""
+    p = Path(path).expanduser()
+    if not str(path).strip():
+        raise ModelFileError("No model file was given.")
+    if not p.exists():
+        raise ModelFileError(f"{p} does not exist.")
+    if p.is_dir():
+        raise ModelFileError(f"{p} is a folder, not a model file. Choose a .gguf file inside it.")
+    try:
+        return read_gguf(p)
+    except GGUFError as exc:
+        raise ModelFileError(str(exc)) from exc
+
+
+def read_crash_marker(paths: AppPaths) -> CrashRecord | None:
+    """The load that was under way when Cove last died, if any."""
+    data = read_json(paths.crash_marker, None)
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+        return None
+    return CrashRecord(data["path"], dict(data.get("config") or {}), float(data.get("at") or 0))
+
+
+def clear_crash_marker(paths: AppPaths) -> None:
+    """Forget the crash marker."""
+    try:
+        paths.crash_marker.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def write_crash_marker(paths: AppPaths, path: Path, config: dict[str, Any]) -> None:
+    """Record that ``path`` is about to be loaded in-process."""
+    write_json_atomic(paths.crash_marker, {"path": str(path), "config": config, "at": time.time()})
+
+
+def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
+                  probe_timeout: float = 180.0) -> tuple[GGUFInfo, Any]:
+    """Check and probe a model without loading it here: returns its info and the
+    :class:`desktop.core.runtime.LoadConfig` that works on this machine.
+
+    Raises :class:`ModelFileError` with a person-readable message on any failure.
+    """
+    info = check_model_file(path)
+    from desktop.core.probe import probe_model
+    from desktop.core.runtime import LoadConfig
+    from desktop.core.settings import GenerationSettings
+
+    threads = n_threads or GenerationSettings().effective_threads()
+    verdict = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
+    if not verdict.ok:
+        raise ModelFileError(verdict.message)
+    return info, LoadConfig(n_ctx=n_ctx, n_threads=threads,
+                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")))
+
+
+def open_runtime(info: GGUFInfo, config: Any, paths: AppPaths) -> Any:
+    """Load a prepared model in this process, guarded by the crash marker."""
+    from desktop.core.runtime import ModelLoadError, Runtime
+
+    write_crash_marker(paths, info.path, config.to_dict())
+    try:
+        runtime = Runtime(info.path, config, info=info)
+    except ModelLoadError as exc:
+        raise ModelFileError(str(exc)) from exc
+    finally:
+        clear_crash_marker(paths)
+    return runtime
+
+
+def load_runtime(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
+                 probe_timeout: float = 180.0) -> Any:
+    """Check, probe and load a model; returns a :class:`desktop.core.runtime.Runtime`."""
+    info, config = prepare_model(path, paths, n_ctx=n_ctx, n_threads=n_threads, probe_timeout=probe_timeout)
+    return open_runtime(info, config, paths)

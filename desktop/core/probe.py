@@ -1,0 +1,180 @@
+"""Quarantine probe: load and test-run a model in a child process before Cove loads it.
+
+``python -m desktop.core.probe FILE --extra-bufts 1 --threads 2`` validates the file, loads it,
+renders its chat template, evaluates a multi-token prompt and generates a few tokens, then prints
+one ``COVE_PROBE {json}`` line. A native crash, an abort or a hang ends only the child.
+
+:func:`probe_model` runs the child with each candidate configuration, fastest first (llama.cpp's
+weight repacking on, then off, since repacking segfaults on some CPUs), and records the first one
+that works for this file on this machine, so the in-process runtime never tries a configuration
+that crashed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop.core.atomic import read_json, write_json_atomic
+
+MARK = "COVE_PROBE "
+# Test hook: makes the child abort like llama.cpp's repacking crash on AMX CPUs, so the fallback
+# can be tested on machines where that crash does not happen.
+SIMULATE_REPACK_CRASH_ENV = "COVE_PROBE_SIMULATE_REPACK_CRASH"
+PROBE_PROMPT = "In one short sentence, what colour is the sky on a clear day?"
+
+
+@dataclass
+class ProbeResult:
+    """The probe's verdict. ``config`` is the load configuration that worked (a dict)."""
+
+    ok: bool
+    message: str
+    config: dict[str, Any] = field(default_factory=dict)
+    attempts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def machine_fingerprint() -> str:
+    """Identifies the CPU and Python build: probe verdicts are only valid on the same one."""
+    cpu = platform.processor() or platform.machine()
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith(("model name", "flags")):
+                flags += line
+            if line.startswith("flags"):
+                break
+    except OSError:
+        pass
+    return hashlib.sha256(f"{cpu}|{flags}|{sys.version}".encode()).hexdigest()[:16]
+
+
+def _runtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama-cpp-python")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def file_identity(path: Path) -> str:
+    """Size, modification time and path: changes when the file does."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def cache_key(path: Path) -> str:
+    """Key of a probe verdict: the file, the llama.cpp build and the machine."""
+    return f"{file_identity(path)}|{_runtime_version()}|{machine_fingerprint()}"
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"crashed ({name})"
+    return f"exited with status {code}"
+
+
+def _run_child(path: Path, extra_bufts: bool, threads: int, timeout: float) -> tuple[bool, str, dict[str, Any]]:
+    cmd = [sys.executable, "-m", "desktop.core.probe", str(path), "--extra-bufts", str(int(extra_bufts)),
+           "--threads", str(threads)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False, f"did not finish within {timeout:.0f} s", {}
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARK):
+            report = json.loads(line[len(MARK):])
+            return bool(report.get("ok")), str(report.get("message", "")), report
+    tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+    return False, _describe_exit(proc.returncode) + (f": {tail}" if tail else ""), {}
+
+
+def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
+                cache_file: Path | None = None, use_cache: bool = True) -> ProbeResult:
+    """Find a configuration that loads and runs ``path`` on this machine, in child processes."""
+    path = Path(path)
+    key = cache_key(path) if path.is_file() else ""
+    cache = read_json(cache_file, {}) if cache_file else {}
+    if use_cache and key and key in cache:
+        stored = cache[key]
+        return ProbeResult(bool(stored["ok"]), stored["message"], stored.get("config", {}), ["cached"])
+    started = time.monotonic()
+    attempts: list[str] = []
+    result = ProbeResult(False, "")
+    for extra_bufts in (True, False):
+        ok, message, report = _run_child(path, extra_bufts, threads, timeout)
+        label = "weight repacking on" if extra_bufts else "weight repacking off"
+        attempts.append(f"{label}: {'ok' if ok else message}")
+        if ok:
+            result = ProbeResult(True, "works", {"use_extra_bufts": extra_bufts}, attempts)
+            break
+        if report.get("stage") == "validate":  # the file itself is bad: no config will help
+            result = ProbeResult(False, message, {}, attempts)
+            break
+        result = ProbeResult(False, f"{path.name} could not be run by llama.cpp on this machine ({message})",
+                             {}, attempts)
+    result.seconds = time.monotonic() - started
+    if cache_file and key:
+        cache[key] = {"ok": result.ok, "message": result.message, "config": result.config,
+                      "attempts": result.attempts, "at": time.time()}
+        write_json_atomic(cache_file, cache)
+    return result
+
+
+def _child_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m desktop.core.probe")
+    parser.add_argument("model")
+    parser.add_argument("--extra-bufts", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    stage = "validate"
+
+    def report(ok: bool, message: str, **extra: Any) -> int:
+        print(MARK + json.dumps({"ok": ok, "message": message, "stage": stage, **extra}), flush=True)
+        return 0 if ok else 1
+
+    from desktop.core.gguf import GGUFError, read_gguf
+
+    try:
+        info = read_gguf(args.model)
+    except GGUFError as exc:
+        return report(False, str(exc))
+    stage = "load"
+    if args.extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
+        os.abort()
+    from desktop.core.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
+    from desktop.core.settings import GenerationSettings
+
+    try:
+        runtime = Runtime(args.model, LoadConfig(n_ctx=512, n_threads=args.threads,
+                                                 use_extra_bufts=bool(args.extra_bufts)), info=info)
+        stage = "generate"
+        settings = GenerationSettings(temperature=0.0, max_tokens=4, seed=1)
+        text = "".join(runtime.stream_chat([{"role": "user", "content": PROBE_PROMPT}], settings))
+        stats = runtime.last_stats
+        runtime.close()
+    except (ModelLoadError, GenerationError) as exc:
+        return report(False, str(exc))
+    if stats.prompt_tokens < 2:
+        return report(False, "the chat template produced an empty prompt")
+    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens)
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

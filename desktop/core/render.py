@@ -1,0 +1,88 @@
+"""Markdown to the HTML subset Qt's rich text understands, with highlighted code blocks.
+
+markdown-it-py parses (CommonMark plus tables and strikethrough; raw HTML in messages is shown as
+text, never interpreted), Pygments highlights with inline styles. Each code block gets a header
+with its language and a ``copy:N`` link the view turns into a copy action.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name, guess_lexer
+from pygments.util import ClassNotFound
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Colours for rendered messages."""
+
+    code_background: str
+    code_header: str
+    text: str
+    link: str
+    pygments_style: str
+
+
+LIGHT = Theme("#f4f4f6", "#6b6b78", "#1d1d22", "#2a62c9", "default")
+DARK = Theme("#1e1f24", "#9a9aa8", "#e6e6ea", "#7aa7ff", "monokai")
+
+
+@dataclass
+class Rendered:
+    """HTML for one message and the raw text of its code blocks (for the copy buttons)."""
+
+    html: str
+    code_blocks: list[str] = field(default_factory=list)
+
+
+class MarkdownRenderer:
+    """Renders message Markdown; one instance per theme, reusable across messages."""
+
+    def __init__(self, theme: Theme = LIGHT) -> None:
+        self.theme = theme
+        self._formatter = HtmlFormatter(noclasses=True, nowrap=True, style=theme.pygments_style)
+        self._md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
+        def fence(_renderer, tokens, idx, _options, _env):  # noqa: ANN001, ANN202 - markdown-it signature
+            return self._render_fence(tokens[idx].content, tokens[idx].info or "")
+
+        self._md.add_render_rule("fence", fence)
+        self._md.add_render_rule("code_block", fence)
+        self._blocks: list[str] = []
+
+    def render(self, text: str) -> Rendered:
+        """Render ``text`` (Markdown) to Qt-friendly HTML."""
+        self._blocks = []
+        body = self._md.render(text)
+        blocks, self._blocks = self._blocks, []
+        return Rendered(body, blocks)
+
+    def _render_fence(self, code: str, info: str) -> str:
+        language = info.strip().split(" ")[0]
+        index = len(self._blocks)
+        self._blocks.append(code.rstrip("\n"))
+        lexer = None
+        if language:
+            try:
+                lexer = get_lexer_by_name(language)
+            except ClassNotFound:
+                lexer = None
+        if lexer is None and len(code) > 40:
+            try:
+                lexer = guess_lexer(code)
+            except ClassNotFound:
+                lexer = None
+        highlighted = highlight(code, lexer, self._formatter) if lexer else html.escape(code)
+        label = html.escape(language or "code")
+        t = self.theme
+        return (
+            f'<table width="100%" cellspacing="0" cellpadding="6" bgcolor="{t.code_background}">'
+            f'<tr><td><span style="color:{t.code_header}; font-size:small;">{label}</span>'
+            f'&nbsp;&nbsp;<a href="copy:{index}" style="color:{t.link}; font-size:small;">Copy</a></td></tr>'
+            f'<tr><td><pre style="margin:0; font-family:monospace; white-space:pre-wrap;">'
+            f"{highlighted.rstrip()}</pre></td></tr></table>\n"
+        )

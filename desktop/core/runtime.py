@@ -1,0 +1,326 @@
+"""The in-process llama.cpp runtime: the only module that imports ``llama_cpp``.
+
+A :class:`Runtime` owns one ``Llama`` and must be used from one thread. It renders the chat
+template found in the GGUF's metadata (in llama-cpp-python's Jinja sandbox), streams the answer
+piece by piece, stops within one token when asked (and during prompt evaluation through
+llama.cpp's abort callback), and reuses the KV cache of the earlier turns of a conversation, so a
+new turn evaluates only its new tokens. Figures come from llama.cpp's own performance counters.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import llama_cpp.llama_cpp as llama_lib
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from desktop.core.gguf import GGUFInfo, read_gguf
+from desktop.core.prompt_messages import messages_for_model
+from desktop.core.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
+
+LLAMA_CPP_VERSION: str = llama_cpp.__version__
+
+# Used when a model carries no chat template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message is for a person."""
+
+
+class GenerationError(RuntimeError):
+    """Generation failed; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """How a model is loaded. ``use_extra_bufts`` enables llama.cpp's weight repacking,
+    which is fast but crashes on some CPUs: the quarantine probe decides it per machine."""
+
+    n_ctx: int = 0
+    n_threads: int = 0
+    n_batch: int = 512
+    use_extra_bufts: bool = True
+    n_gpu_layers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoadConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass
+class GenerationStats:
+    """What one answer cost, from llama.cpp's counters and the wall clock."""
+
+    prompt_tokens: int = 0          # tokens in the whole rendered prompt
+    reused_tokens: int = 0          # of those, already in the KV cache from earlier turns
+    prompt_eval_tokens: int = 0     # llama.cpp's n_p_eval: prompt tokens actually evaluated
+    completion_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    prompt_tokens_per_s: float = 0.0
+    total_s: float = 0.0
+    context_used: int = 0
+    context_size: int = 0
+    dropped_messages: int = 0
+    stop_reason: str = ""           # "stop", "length" or "cancelled"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for JSON."""
+        return asdict(self)
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Make ``Llama()`` start from llama.cpp's default model params with ``fields`` changed.
+
+    llama-cpp-python's constructor does not expose every field of ``llama_model_params``
+    (``use_extra_bufts`` in particular), so the default-params factory it calls is wrapped for
+    the duration of one construction.
+    """
+    original = llama_lib.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    with _PARAMS_LOCK:
+        llama_lib.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            llama_lib.llama_model_default_params = original
+
+
+def default_context(info: GGUFInfo) -> int:
+    """The smaller of the model's trained context and 4096 tokens."""
+    trained = info.context_length or DEFAULT_CONTEXT_CAP
+    return max(256, min(trained, DEFAULT_CONTEXT_CAP))
+
+
+class Runtime:
+    """One loaded model. Create, use and close it on the same thread."""
+
+    def __init__(self, path: str | Path, config: LoadConfig | None = None, info: GGUFInfo | None = None) -> None:
+        self.path = Path(path)
+        self.info = info or read_gguf(self.path)
+        config = config or LoadConfig()
+        n_ctx = config.n_ctx or default_context(self.info)
+        n_threads = config.n_threads or GenerationSettings().effective_threads()
+        self.config = LoadConfig(n_ctx, n_threads, config.n_batch, config.use_extra_bufts, config.n_gpu_layers)
+        try:
+            with _model_params(use_extra_bufts=config.use_extra_bufts):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_batch=min(config.n_batch, n_ctx),
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_gpu_layers=config.n_gpu_layers,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"llama.cpp could not load {self.path.name}: {exc}") from exc
+        self._formatter = self._make_formatter()
+        self._cancel: threading.Event | None = None
+        self._abort_cb = llama_lib.ggml_abort_callback(self._should_abort)
+        self.last_stats = GenerationStats()
+
+    # -- facts ----------------------------------------------------------------------------
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens."""
+        return int(self._llm.n_ctx())
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens currently held in the KV cache."""
+        return int(self._llm.n_tokens)
+
+    @property
+    def has_own_template(self) -> bool:
+        """True when the GGUF carries a chat template (else ChatML is used)."""
+        return bool(self._llm.metadata.get("tokenizer.chat_template"))
+
+    def close(self) -> None:
+        """Free the model and its context."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
+
+    # -- prompt ---------------------------------------------------------------------------
+    def _make_formatter(self) -> Jinja2ChatFormatter:
+        llm = self._llm
+        template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        eos_id, bos_id = llm.token_eos(), llm.token_bos()
+        model = llm._model  # noqa: SLF001 - token text lookup is only exposed there
+        eos = model.token_get_text(eos_id) if eos_id != -1 else ""
+        bos = model.token_get_text(bos_id) if bos_id != -1 else ""
+        return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id])
+
+    def render(self, messages: Sequence[dict[str, str]]) -> tuple[str, list[int], Any]:
+        """Render the chat template: the prompt text, its tokens and the formatter's result."""
+        try:
+            result = self._formatter(messages=list(messages))
+        except Exception as exc:  # a template is code: any failure is the model's fault
+            raise GenerationError(f"The model's chat template failed: {exc}") from exc
+        tokens = self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        return result.prompt, tokens, result
+
+    def fit_messages(self, messages: Sequence[dict[str, str]], reserve: int) -> tuple[list[dict[str, str]], int]:
+        """Drop the oldest turns (never a system message, never the last) until the prompt
+        leaves ``reserve`` tokens free. Returns the messages kept and how many were dropped."""
+        kept = list(messages)
+        dropped = 0
+        limit = max(16, self.n_ctx - reserve)
+        while True:
+            _, tokens, _ = self.render(kept)
+            if len(tokens) <= limit:
+                return kept, dropped
+            droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] != "system"]
+            if not droppable:
+                raise GenerationError(
+                    f"The message is too long for the context window: {len(tokens)} tokens, "
+                    f"{self.n_ctx} fit. Shorten it or raise the context length."
+                )
+            del kept[droppable[0]]
+            dropped += 1
+
+    # -- generation ----------------------------------------------------------------------
+    def _should_abort(self, _data: Any) -> bool:
+        cancel = self._cancel
+        return bool(cancel is not None and cancel.is_set())
+
+    def _set_abort(self, enabled: bool) -> None:
+        ctx = self._llm._ctx.ctx  # noqa: SLF001 - the abort callback needs the raw context
+        callback = self._abort_cb if enabled else ctypes.cast(None, llama_lib.ggml_abort_callback)
+        llama_lib.llama_set_abort_callback(ctx, callback, None)
+
+    def stream_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer to ``messages`` in pieces; ``last_stats`` is filled when done.
+
+        Setting ``cancel`` ends the stream within one token (or one graph step of prompt
+        evaluation); the pieces produced so far stand.
+        """
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        stats = GenerationStats(context_size=self.n_ctx)
+        self.last_stats = stats
+        reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
+        kept, stats.dropped_messages = self.fit_messages(messages, reserve)
+        _, tokens, result = self.render(kept)
+        stats.prompt_tokens = len(tokens)
+        stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        ctx = self._llm._ctx.ctx  # noqa: SLF001
+        llama_lib.llama_perf_context_reset(ctx)
+        max_tokens = max(1, min(settings.max_tokens, self.n_ctx - len(tokens)))
+        self._cancel = cancel
+        self._set_abort(True)  # only during prompt evaluation: it costs a GIL trip per graph node
+        stream = self._llm.create_completion(
+            prompt=tokens,
+            max_tokens=max_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            top_k=settings.top_k,
+            min_p=settings.min_p,
+            repeat_penalty=settings.repeat_penalty,
+            seed=settings.seed if settings.seed >= 0 else None,
+            stop=result.stop,
+            stopping_criteria=result.stopping_criteria,
+            stream=True,
+        )
+        first_at = 0.0
+        finish = ""
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                text = choice.get("text") or ""
+                finish = choice.get("finish_reason") or finish
+                if text:
+                    if not first_at:
+                        first_at = time.perf_counter()
+                        self._set_abort(False)
+                    yield text
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+        except RuntimeError as exc:
+            if not cancel.is_set():
+                raise GenerationError(f"llama.cpp failed while generating: {exc}") from exc
+            finish = "cancelled"
+        finally:
+            stream.close()
+            self._set_abort(False)
+            self._cancel = None
+            self._finish_stats(stats, started, first_at, finish or "stop")
+
+    def _finish_stats(self, stats: GenerationStats, started: float, first_at: float, finish: str) -> None:
+        perf = llama_lib.llama_perf_context(self._llm._ctx.ctx)  # noqa: SLF001
+        now = time.perf_counter()
+        stats.prompt_eval_tokens = int(perf.n_p_eval)
+        stats.completion_tokens = int(perf.n_eval) + (1 if first_at else 0)
+        stats.time_to_first_token_s = (first_at - started) if first_at else 0.0
+        if perf.t_eval_ms > 0:
+            stats.decode_tokens_per_s = perf.n_eval / (perf.t_eval_ms / 1000.0)
+        if perf.t_p_eval_ms > 0:
+            stats.prompt_tokens_per_s = perf.n_p_eval / (perf.t_p_eval_ms / 1000.0)
+        stats.total_s = now - started
+        stats.context_used = self.cached_tokens
+        stats.stop_reason = finish
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` as plain content."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+def _common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    n = 0
+    for a, b in zip(cached, tokens):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def system_info() -> str:
+    """llama.cpp's one-line report of the CPU features and backends it was built with."""
+    return llama_lib.llama_print_system_info().decode("utf-8", "replace").strip()
+
+
+def supports_gpu_offload() -> bool:
+    """True when this llama-cpp-python build can offload layers to a GPU."""
+    return bool(llama_lib.llama_supports_gpu_offload())
+
+
+__all__ = [
+    "GenerationError", "GenerationStats", "LoadConfig", "ModelLoadError", "Runtime",
+    "LLAMA_CPP_VERSION", "default_context", "messages_for_model", "supports_gpu_offload",
+    "system_info",
+]

@@ -1,0 +1,287 @@
+"""What the window does, without widgets: conversations, sending, streaming, stopping.
+
+Talks to the store thread and the generation thread; the widgets only call its methods and
+listen to its signals.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from desktop.core.library import ModelLibrary
+from desktop.core.prompt_messages import messages_for_model
+from desktop.core.settings import Settings
+from desktop.core.store import STREAMING, Conversation, Message, Store, suggest_title
+from desktop.services.generation_service import GenerationService
+from desktop.services.store_service import StoreService
+
+PAINT_INTERVAL_MS = 33  # at most ~30 repaints a second while streaming
+
+
+class ChatController(QObject):
+    """Signals:
+        conversations_changed(list): Conversation headers, newest first.
+        conversation_opened(int, list): a conversation id and its shown messages.
+        message_added(object): a user Message appended to the open conversation.
+        answer_started(object): the placeholder Message of a new answer in the open conversation.
+        answer_updated(int, str): message id and the full text so far (coalesced).
+        answer_finished(int, str, dict): message id, final status, generation figures.
+        busy_changed(bool): generating or not.
+        model_state(str, str): state ('none', 'loading', 'ready', 'failed') and a description.
+        models_listed(list): ModelEntry items for the picker.
+        problem(str): something the person should be told (bad input, failures).
+    """
+
+    conversations_changed = Signal(list)
+    conversation_opened = Signal(int, list)
+    message_added = Signal(object)
+    answer_started = Signal(object)
+    answer_updated = Signal(int, str)
+    answer_finished = Signal(int, str, dict)
+    busy_changed = Signal(bool)
+    model_state = Signal(str, str)
+    models_listed = Signal(list)
+    problem = Signal(str)
+
+    def __init__(self, store: StoreService, generation: GenerationService, library: ModelLibrary,
+                 settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._gen = generation
+        self._library = library
+        self.settings = settings
+        self.conversation_id = 0
+        self.model_path = ""
+        self.model_ready = False
+        self.model_info: dict = {}
+        self.last_stats: dict = {}
+        self._request_id = 0
+        self._streaming_message: Message | None = None
+        self._streaming_conversation = 0
+        self._answer_parts: list[str] = []
+        self._send_started = 0.0
+        self._paint = QTimer(self)
+        self._paint.setSingleShot(True)
+        self._paint.setInterval(PAINT_INTERVAL_MS)
+        self._paint.timeout.connect(self._paint_answer)
+        w = generation.worker
+        w.token.connect(self._on_token)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.model_loading.connect(self._on_model_loading)
+        w.model_loaded.connect(self._on_model_loaded)
+        w.model_failed.connect(self._on_model_failed)
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while an answer is being generated."""
+        return self._streaming_message is not None
+
+    @property
+    def streaming_message_id(self) -> int:
+        """Id of the answer being generated, 0 when idle."""
+        return self._streaming_message.id if self._streaming_message else 0
+
+    # -- conversations -------------------------------------------------------------------------
+    def refresh_conversations(self) -> None:
+        """Reload the conversation list."""
+        self._store.submit(lambda s: s.list_conversations(), self.conversations_changed.emit)
+
+    def open_conversation(self, conversation_id: int) -> None:
+        """Show a stored conversation."""
+        def job(store: Store) -> tuple[int, list[Message]]:
+            return conversation_id, store.active_path(conversation_id) if store.get_conversation(conversation_id) else []
+
+        def done(result: tuple[int, list[Message]]) -> None:
+            cid, messages = result
+            self.conversation_id = cid
+            self.settings.last_conversation_id = cid
+            self.conversation_opened.emit(cid, messages)
+
+        self._store.submit(job, done)
+
+    def new_conversation(self) -> None:
+        """Start an empty conversation (it is stored when the first message is sent)."""
+        self.conversation_id = 0
+        self.settings.last_conversation_id = 0
+        self.conversation_opened.emit(0, [])
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        """Rename; blank titles are refused with a message."""
+        if not title.strip():
+            self.problem.emit("A conversation needs a title.")
+            return
+        self._store.submit(lambda s: (s.rename_conversation(conversation_id, title), s.list_conversations())[1],
+                           self.conversations_changed.emit)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a conversation (the window asks for confirmation first)."""
+        if conversation_id == self._streaming_conversation and self.busy:
+            self.problem.emit("Stop the answer being written before deleting its conversation.")
+            return
+        self._store.submit(lambda s: (s.delete_conversation(conversation_id), s.list_conversations())[1],
+                           self.conversations_changed.emit)
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+
+    # -- models --------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """List the library off the GUI thread."""
+        self._store.submit(lambda _s: self._library.entries(), self.models_listed.emit)
+
+    def select_model(self, path: str) -> None:
+        """Load a model (a library entry or a file the person opened)."""
+        if not path:
+            return
+        if self.busy:
+            self.problem.emit("Stop the answer being written before switching models.")
+            return
+        gen = self.settings.generation
+        self._gen.load(path, gen.n_ctx, gen.n_threads)
+
+    @Slot(str)
+    def _on_model_loading(self, path: str) -> None:
+        self.model_ready = False
+        self.model_state.emit("loading", f"Loading {Path(path).name}…")
+
+    @Slot(str, dict)
+    def _on_model_loaded(self, path: str, info: dict) -> None:
+        self.model_path, self.model_ready, self.model_info = path, True, info
+        self.settings.last_model = path
+        self._store.submit(lambda _s: (self._library.remember(Path(path)), self._library.entries())[1],
+                           self.models_listed.emit)
+        self.model_state.emit("ready", f"{info.get('name')} · {info.get('quantization')} · "
+                                       f"context {info.get('n_ctx')} · {info.get('threads')} threads")
+
+    @Slot(str, str)
+    def _on_model_failed(self, path: str, message: str) -> None:
+        self.model_ready = False
+        self.model_state.emit("failed", message)
+        self.problem.emit(message)
+
+    # -- chatting ------------------------------------------------------------------------------
+    def send(self, text: str) -> bool:
+        """Store the person's message, then ask for an answer. False when refused (message emitted)."""
+        if not text.strip():
+            self.problem.emit("The message is empty. Type a question first.")
+            return False
+        if self.busy:
+            self.problem.emit("An answer is still being written. Wait for it or press Stop.")
+            return False
+        if not self.model_ready:
+            self.problem.emit("No model is ready yet. Pick a model first.")
+            return False
+        cid, model = self.conversation_id, self.model_path
+        self._set_busy_placeholder()
+
+        def job(store: Store) -> tuple[Conversation, list[Message], Message, Message]:
+            conversation = store.get_conversation(cid) if cid else None
+            if conversation is None:
+                conversation = store.create_conversation(suggest_title(text), model)
+            history = store.active_path(conversation.id)
+            user = store.add_message(conversation.id, "user", text, parent_id=history[-1].id if history else None)
+            answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
+            return conversation, history, user, answer
+
+        def done(result: tuple[Conversation, list[Message], Message, Message]) -> None:
+            conversation, history, user, answer = result
+            new = conversation.id != self.conversation_id
+            self.conversation_id = conversation.id
+            self.settings.last_conversation_id = conversation.id
+            if new:
+                self.refresh_conversations()
+            self.message_added.emit(user)
+            self._start_answer(conversation.id, history + [user], answer)
+
+        self._store.submit(job, done)
+        return True
+
+    def regenerate(self) -> None:
+        """Write a new answer to the last question; the old answer stays stored as a branch."""
+        if self.busy or not self.model_ready or not self.conversation_id:
+            if not self.model_ready:
+                self.problem.emit("No model is ready yet. Pick a model first.")
+            return
+        cid = self.conversation_id
+        self._set_busy_placeholder()
+
+        def job(store: Store) -> tuple[list[Message], Message] | None:
+            path = store.active_path(cid)
+            while path and path[-1].role == "assistant":
+                path.pop()
+            if not path:
+                return None
+            answer = store.add_message(cid, "assistant", "", parent_id=path[-1].id, status=STREAMING)
+            return path, answer
+
+        def done(result: tuple[list[Message], Message] | None) -> None:
+            if result is None:
+                self._clear_busy()
+                self.problem.emit("There is no question to answer again.")
+                return
+            history, answer = result
+            self.conversation_opened.emit(cid, history)
+            self._start_answer(cid, history, answer)
+
+        self._store.submit(job, done)
+
+    def stop(self) -> None:
+        """Stop the answer being written; what was written so far is kept."""
+        self._gen.stop()
+
+    def _set_busy_placeholder(self) -> None:
+        # Busy from the click on, so a second Enter cannot send twice.
+        self._streaming_message = Message(0, 0, None, "assistant", "", STREAMING, time.time())
+        self.busy_changed.emit(True)
+
+    def _clear_busy(self) -> None:
+        self._streaming_message = None
+        self.busy_changed.emit(False)
+
+    def _start_answer(self, conversation_id: int, history: list[Message], answer: Message) -> None:
+        self._streaming_message = answer
+        self._streaming_conversation = conversation_id
+        self._answer_parts = []
+        self.answer_started.emit(answer)
+        messages = messages_for_model(history, self.settings.generation.system_prompt)
+        self._send_started = time.perf_counter()
+        self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id)
+
+    @Slot(int, str)
+    def _on_token(self, request_id: int, text: str) -> None:
+        if request_id != self._request_id:
+            return
+        self._answer_parts.append(text)
+        if not self._paint.isActive():
+            self._paint.start()
+
+    def _paint_answer(self) -> None:
+        if self._streaming_message is not None:
+            self.answer_updated.emit(self._streaming_message.id, "".join(self._answer_parts))
+
+    @Slot(int, str, dict)
+    def _on_finished(self, request_id: int, status: str, stats: dict) -> None:
+        if request_id != self._request_id or self._streaming_message is None:
+            return
+        self._paint.stop()
+        self._paint_answer()
+        message_id = self._streaming_message.id
+        self.last_stats = stats
+        self._clear_busy()
+        self.answer_finished.emit(message_id, status, stats)
+
+    @Slot(int, str)
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._request_id or self._streaming_message is None:
+            return
+        self._paint.stop()
+        self._paint_answer()
+        message_id = self._streaming_message.id
+        self._clear_busy()
+        self.answer_finished.emit(message_id, "failed", {"error": message})
+        self.problem.emit(message)

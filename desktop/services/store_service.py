@@ -1,0 +1,93 @@
+"""The conversation store on a thread of its own; results come back on the GUI thread."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.core.store import Store, StoreError
+
+Job = Callable[[Store], Any]
+Done = Callable[[Any], None]
+
+
+class StoreService(QObject):
+    """Owns the one :class:`Store` connection on a worker thread.
+
+    ``submit(job, on_done)`` may be called from any thread; ``job(store)`` runs on the store
+    thread in submission order and ``on_done(result)`` runs later on the GUI thread.
+
+    Signals:
+        error(str): a job failed; the message is for a person.
+        opened(): the database is open and migrated.
+    """
+
+    error = Signal(str)
+    opened = Signal()
+    _deliver = Signal(object, object)
+
+    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._path = path
+        self._jobs: queue.Queue[tuple[Job, Done | None] | None] = queue.Queue()
+        self._deliver.connect(self._on_deliver)
+        self._thread = threading.Thread(target=self._run, name="cove-store", daemon=True)
+        self._idle = threading.Event()
+        self.available = False
+
+    def start(self) -> None:
+        """Open the database on the store thread."""
+        self._thread.start()
+
+    def submit(self, job: Job, on_done: Done | None = None) -> None:
+        """Queue ``job``; never blocks."""
+        self._jobs.put((job, on_done))
+
+    def update_message(self, message_id: int, content: str, status: str | None, stats: dict | None) -> None:
+        """Queue a message update; safe to call from any thread (the generation thread does)."""
+        self.submit(lambda store: store.update_message(message_id, content, status=status, stats=stats))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish queued jobs, close the database and end the thread (bounded wait)."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until every job queued so far has run (tests and shutdown only)."""
+        done = threading.Event()
+        self._jobs.put((lambda _store: done.set(), None))
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        try:
+            store = Store(self._path)
+        except StoreError as exc:
+            self._deliver.emit(self.error.emit, str(exc))
+            return
+        self.available = True
+        self._deliver.emit(lambda _none: self.opened.emit(), None)
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                break
+            job, on_done = item
+            try:
+                result = job(store)
+            except Exception as exc:  # a failed write must reach the person, not vanish
+                traceback.print_exc()
+                self._deliver.emit(self.error.emit, f"Saving or reading conversations failed: {exc}")
+                continue
+            if on_done is not None:
+                self._deliver.emit(on_done, result)
+        store.close()
+
+    @Slot(object, object)
+    def _on_deliver(self, callback: Done, result: Any) -> None:
+        callback(result)

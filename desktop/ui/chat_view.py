@@ -1,0 +1,98 @@
+"""The scrolling list of messages of the open conversation."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from desktop.core.render import MarkdownRenderer
+from desktop.core.store import STREAMING, Message
+from desktop.ui.message_widget import MessageWidget
+
+EMPTY_HINT = ("<h2>Start a conversation</h2><p>Ask anything. Everything you type stays on this computer."
+              "</p><p style='color: gray;'>Enter sends · Shift+Enter adds a line</p>")
+
+
+class ChatView(QScrollArea):
+    """Signals: copied(str) when a code block was copied."""
+
+    copied = Signal(str)
+
+    def __init__(self, renderer: MarkdownRenderer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._renderer = renderer
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._container = QWidget()
+        self._layout = QVBoxLayout(self._container)
+        self._layout.setContentsMargins(16, 12, 16, 12)
+        self._layout.setSpacing(6)
+        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self._layout.addWidget(self.empty_hint)
+        self._layout.addStretch(1)
+        self.setWidget(self._container)
+        self._widgets: dict[int, MessageWidget] = {}
+        self._order: list[MessageWidget] = []
+        self._stick_to_bottom = True
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+
+    # -- content ----------------------------------------------------------------------------
+    def message_widgets(self) -> list[MessageWidget]:
+        """The message widgets, top to bottom."""
+        return list(self._order)
+
+    def widget_for(self, message_id: int) -> MessageWidget | None:
+        """The widget showing ``message_id``."""
+        return self._widgets.get(message_id)
+
+    def set_messages(self, messages: list[Message], streaming_id: int = 0) -> None:
+        """Show these messages, replacing what was shown."""
+        for widget in self._order:
+            widget.setParent(None)
+            widget.deleteLater()
+        self._widgets.clear()
+        self._order.clear()
+        for message in messages:
+            widget = self.add_message(message)
+            if message.status == STREAMING and message.id != streaming_id:
+                widget.mark_interrupted()
+        self._stick_to_bottom = True
+        self._update_hint()
+
+    def add_message(self, message: Message) -> MessageWidget:
+        """Append one message at the bottom."""
+        widget = MessageWidget(message, self._renderer, self._container)
+        widget.copied.connect(self.copied)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._widgets[message.id] = widget
+        self._order.append(widget)
+        self._stick_to_bottom = True
+        self._update_hint()
+        return widget
+
+    def update_text(self, message_id: int, text: str) -> None:
+        """Re-render only the message that is growing."""
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_text(text)
+
+    def set_renderer(self, renderer: MarkdownRenderer) -> None:
+        """Switch theme and re-render."""
+        self._renderer = renderer
+        for widget in self._order:
+            widget.set_renderer(renderer)
+
+    def _update_hint(self) -> None:
+        self.empty_hint.setVisible(not self._order)
+
+    # -- scrolling ---------------------------------------------------------------------------
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._stick_to_bottom = value >= bar.maximum() - 24
+
+    def _on_range_changed(self, _low: int, high: int) -> None:
+        if self._stick_to_bottom:
+            QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))

@@ -1,0 +1,254 @@
+"""The main window: conversations on the left, the chat on the right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from desktop.core.library import ModelEntry
+from desktop.core.render import MarkdownRenderer
+from desktop.core.store import Conversation, Message
+from desktop.services.chat_controller import ChatController
+from desktop.ui.chat_view import ChatView
+from desktop.ui.composer import Composer
+from desktop.ui.sidebar import Sidebar
+from desktop.ui.theme import current_theme
+
+
+def format_stats(stats: dict) -> str:
+    """The status-line summary of one answer."""
+    if not stats or "decode_tokens_per_s" not in stats:
+        return ""
+    return (f"{stats['decode_tokens_per_s']:.1f} tokens/s · first token {stats['time_to_first_token_s']:.2f} s"
+            f" · context {stats['context_used']}/{stats['context_size']}")
+
+
+class MainWindow(QMainWindow):
+    """Signals: closing() just before the window closes (the app saves and shuts down)."""
+
+    closing = Signal()
+
+    def __init__(self, controller: ChatController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("Cove")
+        self.setAcceptDrops(True)
+        self.renderer = MarkdownRenderer(current_theme())
+        self._build()
+        self._connect()
+        self.resize(1100, 760)
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.sidebar = Sidebar()
+        self.model_picker = QComboBox()
+        self.model_picker.setMinimumWidth(280)
+        self.model_picker.setToolTip("The model that answers")
+        self.open_model_button = QPushButton("Open model…")
+        self.open_model_button.setToolTip("Open a .gguf file from this computer (or drop one on the window)")
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("Write a new answer to the last question")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:"))
+        top.addWidget(self.model_picker, 1)
+        top.addWidget(self.open_model_button)
+        top.addStretch(0)
+        top.addWidget(self.regenerate_button)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.setStyleSheet("QLabel { background: #b3261e; color: white; padding: 8px; border-radius: 4px; }")
+        self.banner_close = QToolButton()
+        self.banner_close.setText("✕")
+        self.banner_close.setToolTip("Dismiss")
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_close)
+        self.banner_box = QWidget()
+        self.banner_box.setLayout(banner_row)
+        self.banner_box.hide()
+
+        self.chat_view = ChatView(self.renderer)
+        self.composer = Composer()
+        self.send_button = QPushButton("Send")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.hide()
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        bottom.addLayout(buttons)
+
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(4, 8, 8, 8)
+        column.addLayout(top)
+        column.addWidget(self.banner_box)
+        column.addWidget(self.chat_view, 1)
+        column.addLayout(bottom)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 860])
+        self.setCentralWidget(self.splitter)
+
+        self.model_status = QLabel("No model loaded")
+        self.stats_label = QLabel()
+        self.statusBar().addWidget(self.model_status, 1)
+        self.statusBar().addPermanentWidget(self.stats_label)
+
+        new_action = QAction("New chat", self, shortcut=QKeySequence.StandardKey.New)
+        new_action.triggered.connect(self.controller.new_conversation)
+        stop_action = QAction("Stop", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
+        stop_action.triggered.connect(self.controller.stop)
+        open_action = QAction("Open model…", self, shortcut=QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.open_model_dialog)
+        self.addActions([new_action, stop_action, open_action])
+        self.file_dialog: QFileDialog | None = None
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.sidebar.new_requested.connect(c.new_conversation)
+        self.sidebar.open_requested.connect(c.open_conversation)
+        self.sidebar.rename_requested.connect(c.rename_conversation)
+        self.sidebar.delete_requested.connect(c.delete_conversation)
+        self.composer.submitted.connect(self.send)
+        self.send_button.clicked.connect(lambda: self.send(self.composer.toPlainText()))
+        self.stop_button.clicked.connect(c.stop)
+        self.regenerate_button.clicked.connect(c.regenerate)
+        self.open_model_button.clicked.connect(self.open_model_dialog)
+        self.model_picker.activated.connect(self._picker_activated)
+        self.banner_close.clicked.connect(self.banner_box.hide)
+        self.chat_view.copied.connect(lambda _t: self.statusBar().showMessage("Code copied to the clipboard", 3000))
+        c.conversations_changed.connect(self._on_conversations)
+        c.conversation_opened.connect(self._on_conversation_opened)
+        c.message_added.connect(self.chat_view.add_message)
+        c.answer_started.connect(self._on_answer_started)
+        c.answer_updated.connect(self.chat_view.update_text)
+        c.answer_finished.connect(self._on_answer_finished)
+        c.busy_changed.connect(self._on_busy)
+        c.model_state.connect(self._on_model_state)
+        c.models_listed.connect(self._on_models)
+        c.problem.connect(self.show_problem)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_scheme)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        """Send the composer's text; it is cleared only once the controller accepted it."""
+        if self.controller.send(text):
+            self.composer.clear()
+            self.banner_box.hide()
+
+    def open_model_dialog(self) -> None:
+        """Let the person choose a .gguf file (non-blocking dialog)."""
+        dialog = QFileDialog(self, "Open a model file", str(Path.home()), "GGUF models (*.gguf);;All files (*)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.fileSelected.connect(self.open_model_file)
+        self.file_dialog = dialog
+        dialog.open()
+
+    def open_model_file(self, path: str) -> None:
+        """Use a model file the person chose or dropped."""
+        self.controller.select_model(path)
+
+    def show_problem(self, message: str) -> None:
+        """Show a message the person must read, above the chat."""
+        self.banner.setText(message)
+        self.banner_box.show()
+
+    def _picker_activated(self, index: int) -> None:
+        path = self.model_picker.itemData(index)
+        if path and path != self.controller.model_path:
+            self.controller.select_model(path)
+
+    # -- controller events ------------------------------------------------------------------------
+    def _on_conversations(self, conversations: list[Conversation]) -> None:
+        self.sidebar.set_conversations(conversations, self.controller.conversation_id)
+
+    def _on_conversation_opened(self, cid: int, messages: list[Message]) -> None:
+        self.chat_view.set_messages(messages, self.controller.streaming_message_id)
+        self.sidebar.select(cid)
+        self.composer.setFocus()
+
+    def _on_answer_started(self, message: Message) -> None:
+        self.chat_view.add_message(message)
+
+    def _on_answer_finished(self, message_id: int, status: str, stats: dict) -> None:
+        widget = self.chat_view.widget_for(message_id)
+        if widget is not None:
+            widget.set_status(status, stats.get("error", ""))
+        self.stats_label.setText(format_stats(stats))
+
+    def _on_busy(self, busy: bool) -> None:
+        self.send_button.setVisible(not busy)
+        self.stop_button.setVisible(busy)
+        self.regenerate_button.setEnabled(not busy)
+
+    def _on_model_state(self, state: str, text: str) -> None:
+        self.model_status.setText(text if state != "failed" else "Model not loaded: " + text)
+        ready = state == "ready"
+        self.composer.setPlaceholderText(
+            "Message the model…  (Enter sends, Shift+Enter adds a line)" if ready or state != "loading"
+            else "Loading the model…")
+        if ready:
+            self._select_in_picker(self.controller.model_path)
+
+    def _on_models(self, entries: list[ModelEntry]) -> None:
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        for entry in entries:
+            self.model_picker.addItem(f"{entry.name}  ({entry.size / 1e6:.0f} MB)", entry.key)
+        self.model_picker.blockSignals(False)
+        self._select_in_picker(self.controller.model_path)
+
+    def _select_in_picker(self, path: str) -> None:
+        index = self.model_picker.findData(path)
+        if index >= 0:
+            self.model_picker.setCurrentIndex(index)
+
+    def _on_scheme(self, *_args: object) -> None:
+        from desktop.ui.theme import apply_palette
+        from PySide6.QtWidgets import QApplication
+
+        apply_palette(QApplication.instance())
+        self.renderer = MarkdownRenderer(current_theme())
+        self.chat_view.set_renderer(self.renderer)
+
+    # -- window events ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_model_file(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def geometry_state(self) -> tuple[str, str]:
+        """Window geometry and splitter state, base64, for the settings file."""
+        return (bytes(self.saveGeometry().toBase64()).decode(), bytes(self.splitter.saveState().toBase64()).decode())
+
+    def restore_state(self, geometry: str, splitter: str) -> None:
+        """Restore what :meth:`geometry_state` returned."""
+        if geometry:
+            self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
+        if splitter:
+            self.splitter.restoreState(QByteArray.fromBase64(splitter.encode()))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.closing.emit()
+        super().closeEvent(event)

@@ -1,0 +1,120 @@
+"""One message in the chat view: who wrote it, its rendered Markdown, and its state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QUrl, Qt, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
+
+from desktop.core.render import MarkdownRenderer
+from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
+
+ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
+
+
+class AutoHeightBrowser(QTextBrowser):
+    """A read-only rich-text view as tall as its content (the chat view scrolls, not it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.viewport().setAutoFillBackground(False)
+        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+
+    def _fit(self, *_args: object) -> None:
+        self.setFixedHeight(int(self.document().size().height()) + 4)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        super().resizeEvent(event)
+        self.document().setTextWidth(self.viewport().width())
+        self._fit()
+
+
+class MessageWidget(QFrame):
+    """Shows one message. Signals: copied(str) when a code block was copied."""
+
+    copied = Signal(str)
+
+    def __init__(self, message: Message, renderer: MarkdownRenderer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message = message
+        self._renderer = renderer
+        self._code_blocks: list[str] = []
+        self._text = message.content
+        self.setObjectName("message-" + message.role)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(2)
+        self.header = QLabel(ROLE_NAMES.get(message.role, message.role))
+        self.header.setStyleSheet("font-weight: 600;")
+        self.body = AutoHeightBrowser(self)
+        self.body.anchorClicked.connect(self._on_link)
+        self.state = QLabel()
+        self.state.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+        layout.addWidget(self.header)
+        layout.addWidget(self.body)
+        layout.addWidget(self.state)
+        self.set_status(message.status)
+        self.set_text(message.content)
+
+    @property
+    def text(self) -> str:
+        """The message's current text."""
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        """Render ``text`` (the whole message so far)."""
+        self._text = text
+        if self.message.role == "user":
+            from html import escape
+
+            self.body.setHtml("<p style='white-space: pre-wrap;'>" + escape(text) + "</p>")
+            self._code_blocks = []
+            return
+        rendered = self._renderer.render(text)
+        self._code_blocks = rendered.code_blocks
+        self.body.setHtml(rendered.html)
+
+    def set_renderer(self, renderer: MarkdownRenderer) -> None:
+        """Re-render with another theme."""
+        self._renderer = renderer
+        self.set_text(self._text)
+
+    def set_status(self, status: str, detail: str = "") -> None:
+        """Show the answer's state under it (nothing for a complete message)."""
+        labels = {
+            STREAMING: "Writing…",
+            STOPPED: "Stopped — the answer is incomplete",
+            FAILED: "Failed" + (f": {detail}" if detail else ""),
+            COMPLETE: detail,
+        }
+        self.status = status
+        self.state.setText(labels.get(status, status))
+        self.state.setVisible(bool(self.state.text()))
+
+    def mark_interrupted(self) -> None:
+        """A stored answer left 'streaming' by a crash: say it is incomplete."""
+        self.status = STREAMING
+        self.state.setText("Incomplete — Cove closed while this answer was being written")
+        self.state.setVisible(True)
+
+    def copy_code(self, index: int) -> None:
+        """Copy code block ``index`` to the clipboard."""
+        if 0 <= index < len(self._code_blocks):
+            QGuiApplication.clipboard().setText(self._code_blocks[index])
+            self.copied.emit(self._code_blocks[index])
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == "copy":
+            try:
+                self.copy_code(int(url.path() or url.toString().split(":", 1)[1]))
+            except ValueError:
+                pass
+        elif url.scheme() in ("http", "https"):
+            QDesktopServices.openUrl(url)  # the person clicked a link: their choice to go online
