@@ -19,7 +19,7 @@ from desktop.services.chat_controller import ChatController
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService
 from desktop.ui.main_window import MainWindow
-from desktop.ui.theme import apply_palette
+from desktop.ui.theme import app_icon, apply_palette
 
 
 class CoveApp(QObject):
@@ -37,7 +37,7 @@ class CoveApp(QObject):
         self.controller = ChatController(self.store, self.generation, self.library, self.settings)
         self.window = MainWindow(self.controller)
         self.window.setWindowTitle(f"Cove {__version__}")
-        self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
+        self.window.restore_state(self.settings.window_geometry, "")
         self.window.closing.connect(self.shutdown)
         self.store.error.connect(self.window.show_problem)
         self.store.opened.connect(self._on_store_opened)
@@ -46,6 +46,7 @@ class CoveApp(QObject):
     def start(self) -> None:
         """Show the window, then do everything slow in the background."""
         self.window.show()
+        self.window.restore_state("", self.settings.splitter_state)  # sizes need the shown window
         self.store.start()
         if self.crash is not None:
             self.window.show_problem(
@@ -97,11 +98,15 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cove")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("cove")
+    app.setWindowIcon(app_icon())
     apply_palette(app)
     cove = CoveApp(app_paths(args.basedir), safe_mode=args.safe_mode)
     cove.start()
-    QTimer.singleShot(0, lambda: print("cove: window ready", file=sys.stderr, flush=True)
-                      if os.environ.get("COVE_REPORT_READY") else None)
+    if os.environ.get("COVE_REPORT_READY"):  # for tests and benchmarks that start Cove as a process
+        QTimer.singleShot(0, lambda: print("cove: window ready", file=sys.stderr, flush=True))
+        cove.controller.model_state.connect(
+            lambda state, text: print(f"cove: model {state}: {text}", file=sys.stderr, flush=True))
     code = app.exec()
     cove.shutdown()
     return code

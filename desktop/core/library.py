@@ -71,8 +71,8 @@ class ModelLibrary:
             found[str(starter)] = ModelEntry(starter, STARTER_NAME, starter.stat().st_size, "starter")
         models_dir = self._paths.models_dir
         if models_dir.is_dir():
-            for path in sorted(models_dir.rglob("*.gguf")):
-                if path.is_file() and str(path) not in found:
+            for path in sorted(models_dir.rglob("*")):
+                if path.suffix.lower() == ".gguf" and path.is_file() and str(path) not in found:
                     found[str(path)] = ModelEntry(path, display_name(path), path.stat().st_size, "folder")
         for item in self._opened():
             path = Path(item)

@@ -239,6 +239,9 @@ class Runtime:
         stats.prompt_tokens = len(tokens)
         stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
         ctx = self._llm._ctx.ctx  # noqa: SLF001
+        # A prompt evaluation aborted earlier leaves its tokens queued in llama.cpp's counters
+        # (the reset does not clear them); synchronizing books them, so the reset drops them.
+        llama_lib.llama_synchronize(ctx)
         llama_lib.llama_perf_context_reset(ctx)
         max_tokens = max(1, min(settings.max_tokens, self.n_ctx - len(tokens)))
         self._cancel = cancel
@@ -285,7 +288,10 @@ class Runtime:
         perf = llama_lib.llama_perf_context(self._llm._ctx.ctx)  # noqa: SLF001
         now = time.perf_counter()
         stats.prompt_eval_tokens = int(perf.n_p_eval)
-        stats.completion_tokens = int(perf.n_eval) + (1 if first_at else 0)
+        # perf reports n_eval as at least 1, so count from the KV cache: every generated token
+        # but the last is evaluated into it, the last is sampled only.
+        evaluated = max(0, self.cached_tokens - stats.prompt_tokens)
+        stats.completion_tokens = evaluated + 1 if first_at else 0
         stats.time_to_first_token_s = (first_at - started) if first_at else 0.0
         if perf.t_eval_ms > 0:
             stats.decode_tokens_per_s = perf.n_eval / (perf.t_eval_ms / 1000.0)

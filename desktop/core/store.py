@@ -105,15 +105,23 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The conversation database {path} cannot be opened: {exc}") from exc
+        try:
             self._db.row_factory = sqlite3.Row
+            # Refuse a newer schema before anything writes: switching to WAL rewrites the header.
+            self._check_version()
             self._db.execute("PRAGMA foreign_keys = ON")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() not in ("wal", "memory"):
                 raise StoreError(f"{path} cannot use write-ahead logging (journal mode {mode})")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"The conversation database {path} cannot be opened: {exc}") from exc
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"The conversation database {path} cannot be opened: {exc}") from exc
+            raise
 
     # -- schema ---------------------------------------------------------------------------
     @property
@@ -121,13 +129,17 @@ class Store:
         """The database's ``user_version``."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _check_version(self) -> int:
         version = self.schema_version
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The conversation database was written by a newer Cove (schema {version}; "
                 f"this one knows {SCHEMA_VERSION}). It was left untouched."
             )
+        return version
+
+    def _migrate(self) -> None:
+        version = self._check_version()
         for step in range(version, SCHEMA_VERSION):
             with self._transaction():
                 MIGRATIONS[step](self._db)

@@ -70,7 +70,7 @@ class GenerationWorker(QObject):
         runtime = self._runtime
         info = runtime.info
         return {
-            "name": info.name or runtime.path.stem, "architecture": info.architecture,
+            "name": runtime.path.name.removesuffix(".gguf"), "architecture": info.architecture,
             "n_ctx": runtime.n_ctx, "threads": runtime.config.n_threads,
             "quantization": info.quantization, "repacking": runtime.config.use_extra_bufts,
             "own_template": runtime.has_own_template,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.core.render import MarkdownRenderer
@@ -24,6 +25,8 @@ class ChatView(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._container = QWidget()
+        self._container.setAutoFillBackground(True)
+        self._container.setBackgroundRole(QPalette.ColorRole.Base)
         self._layout = QVBoxLayout(self._container)
         self._layout.setContentsMargins(16, 12, 16, 12)
         self._layout.setSpacing(6)

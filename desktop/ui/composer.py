@@ -16,8 +16,7 @@ class Composer(QPlainTextEdit):
         super().__init__(parent)
         self.setPlaceholderText("Message the model…  (Enter sends, Shift+Enter adds a line)")
         self.setTabChangesFocus(True)
-        self.setMaximumHeight(140)
-        self.setMinimumHeight(56)
+        self.setFixedHeight(72)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):

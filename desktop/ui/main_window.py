@@ -179,11 +179,16 @@ class MainWindow(QMainWindow):
 
     def _on_conversation_opened(self, cid: int, messages: list[Message]) -> None:
         self.chat_view.set_messages(messages, self.controller.streaming_message_id)
+        self._update_regenerate()
         self.sidebar.select(cid)
         self.composer.setFocus()
 
     def _on_answer_started(self, message: Message) -> None:
         self.chat_view.add_message(message)
+
+    def _update_regenerate(self) -> None:
+        has_question = any(w.message.role == "user" for w in self.chat_view.message_widgets())
+        self.regenerate_button.setEnabled(has_question and not self.controller.busy)
 
     def _on_answer_finished(self, message_id: int, status: str, stats: dict) -> None:
         widget = self.chat_view.widget_for(message_id)
@@ -194,7 +199,7 @@ class MainWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
-        self.regenerate_button.setEnabled(not busy)
+        self._update_regenerate()
 
     def _on_model_state(self, state: str, text: str) -> None:
         self.model_status.setText(text if state != "failed" else "Model not loaded: " + text)

@@ -48,6 +48,8 @@ class MessageWidget(QFrame):
         self._code_blocks: list[str] = []
         self._text = message.content
         self.setObjectName("message-" + message.role)
+        if message.role == "user":
+            self.setStyleSheet("QFrame#message-user { background: palette(alternate-base); border-radius: 8px; }")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(2)

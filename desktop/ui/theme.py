@@ -41,3 +41,12 @@ def apply_palette(app: QApplication) -> None:
     p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     p.setColor(QPalette.ColorRole.Link, QColor("#7aa7ff"))
     app.setPalette(p)
+
+
+def app_icon():  # noqa: ANN201 - QIcon
+    """Cove's icon, from the packaged resources."""
+    from importlib.resources import files
+
+    from PySide6.QtGui import QIcon
+
+    return QIcon(str(files("desktop.resources") / "cove.svg"))

