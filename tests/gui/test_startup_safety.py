@@ -1,0 +1,67 @@
+"""Start-up after a crash, safe mode, and answers kept on disk while they stream."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from PySide6.QtCore import Qt
+
+from desktop.core.model_loader import read_crash_marker, write_crash_marker
+from desktop.core.store import STREAMING
+from tests.gui.conftest import ANSWER_TIMEOUT_MS, start_app
+
+
+def test_a_model_that_crashed_while_loading_is_not_loaded_again(qtbot, paths, starter_model):
+    write_crash_marker(paths, starter_model, {"use_extra_bufts": True})
+    app = start_app(qtbot, paths, wait_model=False)
+    assert app.window.banner_box.isVisible()
+    assert "closed unexpectedly while loading SmolLM2-135M-Instruct.Q4_1.gguf" in app.window.banner.text()
+    qtbot.waitUntil(lambda: "crashed" in app.window.model_status.text(), timeout=10_000)
+    assert not app.controller.model_ready
+    assert read_crash_marker(paths) is None  # told once
+    # The person can still choose to try it again.
+    picker = app.window.model_picker
+    qtbot.waitUntil(lambda: picker.count() > 0, timeout=5_000)
+    with qtbot.waitSignal(app.controller.model_state, timeout=60_000,
+                          check_params_cb=lambda state, _t: state in ("ready", "failed")) as blocker:
+        picker.activated.emit(picker.findData(str(starter_model)))
+    assert blocker.args[0] == "ready"
+    app.window.close()
+    app.shutdown()
+
+
+def test_safe_mode_loads_no_model(qtbot, paths):
+    app = start_app(qtbot, paths, wait_model=False, safe_mode=True)
+    qtbot.waitUntil(lambda: "Safe mode" in app.window.model_status.text(), timeout=10_000)
+    qtbot.wait(300)
+    assert not app.controller.model_ready and not app.controller.model_path
+    app.window.close()
+    app.shutdown()
+
+
+def test_a_streaming_answer_is_on_disk_within_a_second_and_marked_incomplete(qtbot, cove):
+    cove.controller.settings.generation.max_tokens = 2000
+    cove.controller.settings.generation.temperature = 0.9
+    composer = cove.window.composer
+    qtbot.keyClicks(composer, "Write a very long essay about the history of ships, in many sections.")
+    with qtbot.waitSignal(cove.controller.answer_started, timeout=10_000) as started:
+        qtbot.keyClick(composer, Qt.Key.Key_Return)
+    message_id = started.args[0].id
+    qtbot.waitUntil(lambda: len(cove.window.chat_view.widget_for(message_id).text) > 0, timeout=ANSWER_TIMEOUT_MS)
+    first_text_at = time.monotonic()
+    db = sqlite3.connect(cove.paths.database)
+    try:
+        # The user's question was committed before generation started.
+        assert db.execute("SELECT content FROM messages WHERE role='user'").fetchone()[0].startswith("Write a very")
+        content, status = "", ""
+        while time.monotonic() - first_text_at < 1.5 and not content:
+            qtbot.wait(50)
+            content, status = db.execute("SELECT content, status FROM messages WHERE id=?", (message_id,)).fetchone()
+        assert content, "nothing of the streaming answer reached the disk within a second"
+        assert status == STREAMING
+        assert cove.window.chat_view.widget_for(message_id).text.startswith(content)
+    finally:
+        db.close()
+    with qtbot.waitSignal(cove.controller.answer_finished, timeout=5_000):
+        cove.controller.stop()
