@@ -53,17 +53,19 @@ class MarkdownRenderer:
         self._md.add_render_rule("fence", fence)
         self._md.add_render_rule("code_block", fence)
         self._blocks: list[str] = []
+        self._first_index = 0
 
-    def render(self, text: str) -> Rendered:
-        """Render ``text`` (Markdown) to Qt-friendly HTML."""
+    def render(self, text: str, first_code_index: int = 0) -> Rendered:
+        """Render ``text`` (Markdown) to Qt-friendly HTML; copy links count from ``first_code_index``."""
         self._blocks = []
+        self._first_index = first_code_index
         body = self._md.render(text)
         blocks, self._blocks = self._blocks, []
         return Rendered(body, blocks)
 
     def _render_fence(self, code: str, info: str) -> str:
         language = info.strip().split(" ")[0]
-        index = len(self._blocks)
+        index = self._first_index + len(self._blocks)
         self._blocks.append(code.rstrip("\n"))
         lexer = None
         if language:
@@ -86,3 +88,30 @@ class MarkdownRenderer:
             f'<tr><td><pre style="margin:0; font-family:monospace; white-space:pre-wrap;">'
             f"{highlighted.rstrip()}</pre></td></tr></table>\n"
         )
+
+
+def split_blocks(text: str) -> list[str]:
+    """Split Markdown at blank lines outside code fences.
+
+    While an answer streams, every block but the last is final, so the view renders each of those
+    once and re-renders only the growing last one.
+    """
+    blocks: list[str] = []
+    current: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence):
+                fence = ""
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif not stripped and current:
+            blocks.append("\n".join(current))
+            current = []
+            continue
+        if stripped or current or fence:
+            current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return blocks

@@ -77,7 +77,13 @@ class ChatView(QScrollArea):
         return widget
 
     def update_text(self, message_id: int, text: str) -> None:
-        """Re-render only the message that is growing."""
+        """Show more of the message that is growing (only its last block is rendered again)."""
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.stream_text(text)
+
+    def finish_text(self, message_id: int, text: str) -> None:
+        """The answer is complete: render it as one selectable document."""
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.set_text(text)

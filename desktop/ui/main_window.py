@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
     def _on_answer_finished(self, message_id: int, status: str, stats: dict) -> None:
         widget = self.chat_view.widget_for(message_id)
         if widget is not None:
+            self.chat_view.finish_text(message_id, widget.text)
             widget.set_status(status, stats.get("error", ""))
         self.stats_label.setText(format_stats(stats))
 

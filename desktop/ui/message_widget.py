@@ -6,7 +6,7 @@ from PySide6.QtCore import QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
-from desktop.core.render import MarkdownRenderer
+from desktop.core.render import MarkdownRenderer, split_blocks
 from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -57,8 +57,12 @@ class MessageWidget(QFrame):
         self.header.setStyleSheet("font-weight: 600;")
         self.body = AutoHeightBrowser(self)
         self.body.anchorClicked.connect(self._on_link)
+        self._stream_views: list[AutoHeightBrowser] = []  # one per Markdown block while streaming
+        self._stream_blocks: list[str] = []
+        self._stream_codes: list[list[str]] = []
         self.state = QLabel()
         self.state.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+        self._layout = layout
         layout.addWidget(self.header)
         layout.addWidget(self.body)
         layout.addWidget(self.state)
@@ -71,8 +75,9 @@ class MessageWidget(QFrame):
         return self._text
 
     def set_text(self, text: str) -> None:
-        """Render ``text`` (the whole message so far)."""
+        """Render ``text`` (the whole message) in one view, selectable as a whole."""
         self._text = text
+        self._drop_stream_views()
         if self.message.role == "user":
             from html import escape
 
@@ -82,6 +87,41 @@ class MessageWidget(QFrame):
         rendered = self._renderer.render(text)
         self._code_blocks = rendered.code_blocks
         self.body.setHtml(rendered.html)
+
+    def stream_text(self, text: str) -> None:
+        """Show a growing answer: blocks that are complete are rendered once, only the last
+        block is rendered again, so the cost of a repaint does not grow with the answer."""
+        self._text = text
+        blocks = split_blocks(text)
+        if not self._stream_views:
+            self.body.hide()
+        offset = 0
+        for i, block in enumerate(blocks):
+            if i == len(self._stream_views):
+                view = AutoHeightBrowser(self)
+                view.anchorClicked.connect(self._on_link)
+                self._layout.insertWidget(self._layout.indexOf(self.state), view)
+                self._stream_views.append(view)
+                self._stream_blocks.append("")
+                self._stream_codes.append([])
+            if self._stream_blocks[i] != block:
+                rendered = self._renderer.render(block, first_code_index=offset)
+                self._stream_views[i].setHtml(rendered.html)
+                self._stream_blocks[i] = block
+                self._stream_codes[i] = rendered.code_blocks
+            offset += len(self._stream_codes[i])
+        while len(self._stream_views) > len(blocks):
+            self._stream_views.pop().deleteLater()
+            self._stream_blocks.pop()
+            self._stream_codes.pop()
+        self._code_blocks = [code for codes in self._stream_codes for code in codes]
+
+    def _drop_stream_views(self) -> None:
+        for view in self._stream_views:
+            view.setParent(None)
+            view.deleteLater()
+        self._stream_views, self._stream_blocks, self._stream_codes = [], [], []
+        self.body.show()
 
     def set_renderer(self, renderer: MarkdownRenderer) -> None:
         """Re-render with another theme."""

@@ -87,3 +87,24 @@ def test_colours_follow_the_system_scheme(qtbot, cove, monkeypatch):
     hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
     assert cove.window.renderer.theme is LIGHT
     assert QGuiApplication.palette().color(cove.window.backgroundRole()).lightness() > 170
+
+
+def test_streaming_renders_only_the_growing_tail(qtbot, cove):
+    message = Message(99, 1, None, "assistant", "", "streaming", time.time())
+    widget = cove.window.chat_view.add_message(message)
+    text = ""
+    rendered_counts: dict[int, int] = {}
+    for i in range(30):
+        text += f"Paragraph {i} has some **bold** words.\n\n"
+        widget.stream_text(text + "growing tail")
+        for view in widget._stream_views[:-1]:
+            rendered_counts[id(view)] = rendered_counts.get(id(view), 0)
+    first_views = list(widget._stream_views)
+    html_before = [v.toHtml() for v in first_views[:-1]]
+    widget.stream_text(text + "growing tail, longer now")
+    assert widget._stream_views[:-1] == first_views[:-1]
+    assert [v.toHtml() for v in widget._stream_views[:-1]] == html_before
+    assert "longer now" in widget._stream_views[-1].toPlainText()
+    cove.window.chat_view.finish_text(99, text + "done")
+    assert not widget._stream_views and not widget.body.isHidden()
+    assert "Paragraph 29" in widget.body.toPlainText() and "done" in widget.body.toPlainText()

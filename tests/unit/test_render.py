@@ -164,3 +164,12 @@ def test_render_speed_of_a_typical_answer() -> None:
     print(f"\nrendered a 735-token answer ({len(answer)} chars) in {elapsed * 1000:.2f} ms (median of 5)")
     assert len(out.code_blocks) == 2
     assert elapsed < 0.020
+
+
+def test_split_blocks_keeps_code_fences_whole():
+    from desktop.core.render import split_blocks
+
+    text = "# Title\n\nPara one\nline two\n\n```py\na = 1\n\nb = 2\n```\n\n- x\n- y\n\n\nend"
+    assert split_blocks(text) == ["# Title", "Para one\nline two", "```py\na = 1\n\nb = 2\n```", "- x\n- y", "end"]
+    assert split_blocks("") == []
+    assert split_blocks("```\nunfinished\n\nstill code") == ["```\nunfinished\n\nstill code"]
