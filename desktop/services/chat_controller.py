@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.core.library import ModelLibrary
 from desktop.core.prompt_messages import messages_for_model
-from desktop.core.settings import Settings
+from desktop.core.settings import GenerationSettings, Settings
 from desktop.core.store import STREAMING, Conversation, Message, Store, suggest_title
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService
@@ -143,6 +143,13 @@ class ChatController(QObject):
             return
         gen = self.settings.generation
         self._gen.load(path, gen.n_ctx, gen.n_threads)
+
+    def apply_generation_settings(self, new: GenerationSettings) -> None:
+        """Use new generation settings; reload the model when its context or threads changed."""
+        old = self.settings.generation
+        self.settings.generation = new
+        if self.model_path and (old.n_ctx, old.n_threads) != (new.n_ctx, new.n_threads):
+            self.select_model(self.model_path)
 
     @Slot(str)
     def _on_model_loading(self, path: str) -> None:

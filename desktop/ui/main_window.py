@@ -50,12 +50,15 @@ class MainWindow(QMainWindow):
         self.model_picker.setToolTip("The model that answers")
         self.open_model_button = QPushButton("Open model…")
         self.open_model_button.setToolTip("Open a .gguf file from this computer (or drop one on the window)")
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.setToolTip("System prompt, sampling, context length and threads")
         self.regenerate_button = QPushButton("Regenerate")
         self.regenerate_button.setToolTip("Write a new answer to the last question")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:"))
         top.addWidget(self.model_picker, 1)
         top.addWidget(self.open_model_button)
+        top.addWidget(self.settings_button)
         top.addStretch(0)
         top.addWidget(self.regenerate_button)
 
@@ -115,6 +118,7 @@ class MainWindow(QMainWindow):
         open_action.triggered.connect(self.open_model_dialog)
         self.addActions([new_action, stop_action, open_action])
         self.file_dialog: QFileDialog | None = None
+        self.settings_dialog = None
 
     def _connect(self) -> None:
         c = self.controller
@@ -127,6 +131,7 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(c.stop)
         self.regenerate_button.clicked.connect(c.regenerate)
         self.open_model_button.clicked.connect(self.open_model_dialog)
+        self.settings_button.clicked.connect(self.open_settings_dialog)
         self.model_picker.activated.connect(self._picker_activated)
         self.banner_close.clicked.connect(self.banner_box.hide)
         self.chat_view.copied.connect(lambda _t: self.statusBar().showMessage("Code copied to the clipboard", 3000))
@@ -157,6 +162,15 @@ class MainWindow(QMainWindow):
             dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.fileSelected.connect(self.open_model_file)
         self.file_dialog = dialog
+        dialog.open()
+
+    def open_settings_dialog(self) -> None:
+        """Edit the generation settings (non-blocking dialog)."""
+        from desktop.ui.generation_dialog import GenerationDialog
+
+        dialog = GenerationDialog(self.controller.settings.generation, self)
+        dialog.applied.connect(self.controller.apply_generation_settings)
+        self.settings_dialog = dialog
         dialog.open()
 
     def open_model_file(self, path: str) -> None:

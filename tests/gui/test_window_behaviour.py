@@ -108,3 +108,20 @@ def test_streaming_renders_only_the_growing_tail(qtbot, cove):
     cove.window.chat_view.finish_text(99, text + "done")
     assert not widget._stream_views and not widget.body.isHidden()
     assert "Paragraph 29" in widget.body.toPlainText() and "done" in widget.body.toPlainText()
+
+
+def test_generation_settings_dialog_changes_the_answer_settings_and_reloads_for_context(qtbot, cove):
+    qtbot.mouseClick(cove.window.settings_button, Qt.MouseButton.LeftButton)
+    dialog = cove.window.settings_dialog
+    assert dialog.isVisible()
+    dialog.system_prompt.setPlainText("Always answer in one word.")
+    dialog.max_tokens.setValue(5)
+    dialog.n_ctx.setValue(1024)
+    with qtbot.waitSignal(cove.controller.model_state, timeout=60_000,
+                          check_params_cb=lambda state, _t: state == "ready"):
+        dialog.accept()
+    assert "context 1024" in cove.window.model_status.text()
+    gen = cove.controller.settings.generation
+    assert gen.system_prompt == "Always answer in one word." and gen.max_tokens == 5
+    _id, _status, stats = ask(qtbot, cove, "Which colour is grass?")
+    assert stats["completion_tokens"] <= 5 and stats["context_size"] == 1024
