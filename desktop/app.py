@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -14,6 +15,7 @@ from desktop import __version__
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import clear_crash_marker, read_crash_marker
 from desktop.core.paths import AppPaths, app_paths
+from desktop.core.render import warm_up
 from desktop.core.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
 from desktop.services.generation_service import GenerationService
@@ -48,6 +50,7 @@ class CoveApp(QObject):
         self.window.show()
         self.window.restore_state("", self.settings.splitter_state)  # sizes need the shown window
         self.store.start()
+        threading.Thread(target=warm_up, name="cove-warm-up", daemon=True).start()  # Pygments lexers
         if self.crash is not None:
             self.window.show_problem(
                 f"Cove closed unexpectedly while loading {Path(self.crash.path).name} last time. "

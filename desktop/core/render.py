@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name, guess_lexer
+from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 
@@ -73,11 +73,6 @@ class MarkdownRenderer:
                 lexer = get_lexer_by_name(language)
             except ClassNotFound:
                 lexer = None
-        if lexer is None and len(code) > 40:
-            try:
-                lexer = guess_lexer(code)
-            except ClassNotFound:
-                lexer = None
         highlighted = highlight(code, lexer, self._formatter) if lexer else html.escape(code)
         label = html.escape(language or "code")
         t = self.theme
@@ -115,3 +110,15 @@ def split_blocks(text: str) -> list[str]:
     if current:
         blocks.append("\n".join(current))
     return blocks
+
+
+COMMON_LANGUAGES = ("python", "bash", "sh", "javascript", "typescript", "json", "c", "cpp", "rust", "go",
+                    "java", "html", "css", "sql", "yaml", "markdown", "toml", "diff")
+
+
+def warm_up(languages: tuple[str, ...] = COMMON_LANGUAGES) -> None:
+    """Import the lexers of common languages ahead of time (Pygments loads each lazily, which
+    costs 10-20 ms the first time a language appears). Run it off the GUI thread."""
+    renderer = MarkdownRenderer()
+    for language in languages:
+        renderer.render(f"```{language}\nx = 1\n```")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from desktop.core.render import MarkdownRenderer, split_blocks
 from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
@@ -63,7 +64,17 @@ class MessageWidget(QFrame):
         self.state = QLabel()
         self.state.setStyleSheet("color: palette(placeholder-text); font-size: small;")
         self._layout = layout
-        layout.addWidget(self.header)
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy the whole message as Markdown")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self.copy_message)
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.header)
+        header_row.addStretch(1)
+        header_row.addWidget(self.copy_button)
+        layout.addLayout(header_row)
         layout.addWidget(self.body)
         layout.addWidget(self.state)
         self.set_status(message.status)
@@ -73,6 +84,12 @@ class MessageWidget(QFrame):
     def text(self) -> str:
         """The message's current text."""
         return self._text
+
+    def shown_text(self) -> str:
+        """The text as displayed (rendered, without Markdown syntax)."""
+        if self._stream_views:
+            return "\n".join(view.toPlainText() for view in self._stream_views)
+        return self.body.toPlainText()
 
     def set_text(self, text: str) -> None:
         """Render ``text`` (the whole message) in one view, selectable as a whole."""
@@ -145,6 +162,11 @@ class MessageWidget(QFrame):
         self.status = STREAMING
         self.state.setText("Incomplete — Cove closed while this answer was being written")
         self.state.setVisible(True)
+
+    def copy_message(self) -> None:
+        """Copy the whole message (its Markdown source) to the clipboard."""
+        QGuiApplication.clipboard().setText(self._text)
+        self.copied.emit(self._text)
 
     def copy_code(self, index: int) -> None:
         """Copy code block ``index`` to the clipboard."""

@@ -28,7 +28,7 @@ def test_answer_streams_into_the_view_and_survives_a_restart(qtbot, paths):
     assert len(updates) >= 3, updates
     assert all(answer.startswith(u) for u in updates)
     assert len(set(updates)) >= 3
-    assert widgets[-1].body.toPlainText().strip()
+    assert widgets[-1].shown_text().strip()
     assert stats["completion_tokens"] > 1 and stats["decode_tokens_per_s"] > 0
     assert "tokens/s" in app.window.stats_label.text()
     assert app.window.sidebar.titles() == ["Name three colours of the rainbow."]
