@@ -183,6 +183,9 @@ class ChatController(QObject):
         if not self.model_ready:
             self.problem.emit("No model is ready yet. Pick a model first.")
             return False
+        if self._store.failure:
+            self.problem.emit(self._store.failure)
+            return False
         cid, model = self.conversation_id, self.model_path
         self._set_busy_placeholder()
 

@@ -38,15 +38,18 @@ class StoreService(QObject):
         self._jobs: queue.Queue[tuple[Job, Done | None] | None] = queue.Queue()
         self._deliver.connect(self._on_deliver)
         self._thread = threading.Thread(target=self._run, name="cove-store", daemon=True)
-        self._idle = threading.Event()
         self.available = False
+        self.failure = ""  # why the database could not be opened, for a person
 
     def start(self) -> None:
         """Open the database on the store thread."""
         self._thread.start()
 
     def submit(self, job: Job, on_done: Done | None = None) -> None:
-        """Queue ``job``; never blocks."""
+        """Queue ``job``; never blocks. With no database, the job is dropped and ``error`` says why."""
+        if self.failure:
+            self._deliver.emit(self.error.emit, self.failure)
+            return
         self._jobs.put((job, on_done))
 
     def update_message(self, message_id: int, content: str, status: str | None, stats: dict | None) -> None:
@@ -69,7 +72,8 @@ class StoreService(QObject):
         try:
             store = Store(self._path)
         except StoreError as exc:
-            self._deliver.emit(self.error.emit, str(exc))
+            self.failure = f"{exc} Conversations cannot be saved or shown until this is fixed."
+            self._deliver.emit(self.error.emit, self.failure)
             return
         self.available = True
         self._deliver.emit(lambda _none: self.opened.emit(), None)

@@ -60,8 +60,24 @@ def test_a_streaming_answer_is_on_disk_within_a_second_and_marked_incomplete(qtb
             content, status = db.execute("SELECT content, status FROM messages WHERE id=?", (message_id,)).fetchone()
         assert content, "nothing of the streaming answer reached the disk within a second"
         assert status == STREAMING
-        assert cove.window.chat_view.widget_for(message_id).text.startswith(content)
     finally:
         db.close()
     with qtbot.waitSignal(cove.controller.answer_finished, timeout=5_000):
         cove.controller.stop()
+    assert cove.window.chat_view.widget_for(message_id).text.startswith(content)
+
+
+def test_an_unusable_database_is_reported_and_sending_does_not_hang(qtbot, paths):
+    paths.database.mkdir(parents=True)  # a folder where the database file should be
+    app = start_app(qtbot, paths, wait_model=False)
+    qtbot.waitUntil(lambda: app.window.banner_box.isVisible(), timeout=10_000)
+    assert "is a folder, not a conversation database" in app.window.banner.text()
+    app.controller.model_ready = True  # even with a model, nothing is sent that could not be kept
+    composer = app.window.composer
+    qtbot.keyClicks(composer, "Hello")
+    with qtbot.waitSignal(app.controller.problem, timeout=2_000) as blocker:
+        qtbot.keyClick(composer, Qt.Key.Key_Return)
+    assert "cannot be saved" in blocker.args[0]
+    assert not app.controller.busy and composer.toPlainText() == "Hello"  # the draft is kept
+    app.window.close()
+    app.shutdown()
