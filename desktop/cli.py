@@ -38,8 +38,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     chat.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: min(trained, 4096))")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--stats", action="store_true", help="print speed figures to standard error")
-    models = sub.add_parser("models", help="list the models Cove knows")
-    models.add_argument("action", nargs="?", default="list", choices=["list"])
+    models = sub.add_parser("models", help="list the models Cove knows, or import one")
+    actions = models.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="list the library (the default)")
+    importing = actions.add_parser("import", help="check a GGUF file and add it to the library")
+    importing.add_argument("file")
+    importing.add_argument("--link", action="store_true", help="remember the file where it is instead of copying it")
 
 
 def _settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
@@ -133,6 +137,18 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
         store.close()
 
 
+def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Validate and probe a model file (in a child process), then copy or link it into the library."""
+    from desktop.core.model_loader import import_model
+
+    try:
+        entry = import_model(Path(args.file), paths, link=args.link)
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    out.write(f"imported {entry.name} ({entry.size / 1e6:.0f} MB) -> {entry.path}\n")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
     """Print the library, one model a line."""
     entries = ModelLibrary(paths).entries()
@@ -150,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "chat":
         return cmd_chat(args, paths)
     if args.command == "models":
+        if args.action == "import":
+            return cmd_models_import(args, paths)
         return cmd_models(args, paths)
     return _fail(f"unknown command {args.command}", 2)
 

@@ -49,3 +49,13 @@ def paths(tmp_path: Path, probed_cache: Path) -> AppPaths:
     p = app_paths(tmp_path / "cove").ensure()
     shutil.copy(probed_cache, p.probe_file)
     return p
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+    """Print the reliability figures as one line at the end of the run."""
+    from tests.report import summary_line
+
+    line = summary_line()
+    if line:
+        terminalreporter.write_sep("=", "reliability figures")
+        terminalreporter.write_line(line)
