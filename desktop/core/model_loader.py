@@ -87,7 +87,9 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     if not verdict.ok:
         raise ModelFileError(verdict.message)
     return info, LoadConfig(n_ctx=n_ctx, n_threads=threads,
-                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")))
+                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")),
+                            builtin_template=bool(verdict.config.get("builtin_template")),
+                            template_note=str(verdict.config.get("template_problem", "")))
 
 
 def open_runtime(info: GGUFInfo, config: Any, paths: AppPaths) -> Any:

@@ -32,6 +32,13 @@ MARK = "COVE_PROBE "
 # can be tested on machines where that crash does not happen.
 SIMULATE_REPACK_CRASH_ENV = "COVE_PROBE_SIMULATE_REPACK_CRASH"
 PROBE_PROMPT = "In one short sentence, what colour is the sky on a clear day?"
+PROBE_CONVERSATION = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Hello!"},
+    {"role": "assistant", "content": "Hello! How can I help?"},
+    {"role": "user", "content": PROBE_PROMPT},
+]
+TEMPLATE_SECONDS = 5.0
 
 
 @dataclass
@@ -122,7 +129,11 @@ def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
         label = "weight repacking on" if extra_bufts else "weight repacking off"
         attempts.append(f"{label}: {'ok' if ok else message}")
         if ok:
-            result = ProbeResult(True, "works", {"use_extra_bufts": extra_bufts}, attempts)
+            config: dict[str, Any] = {"use_extra_bufts": extra_bufts}
+            if report.get("template_problem"):
+                config["builtin_template"] = True
+                config["template_problem"] = report["template_problem"]
+            result = ProbeResult(True, "works", config, attempts)
             break
         if report.get("stage") == "validate":  # the file itself is bad: no config will help
             result = ProbeResult(False, message, {}, attempts)
@@ -158,12 +169,23 @@ def _child_main(argv: list[str] | None = None) -> int:
     stage = "load"
     if args.extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
         os.abort()
+    from desktop.core.chat_template import TemplateError, TemplateRefusal
     from desktop.core.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
     from desktop.core.settings import GenerationSettings
 
     try:
         runtime = Runtime(args.model, LoadConfig(n_ctx=512, n_threads=args.threads,
                                                  use_extra_bufts=bool(args.extra_bufts)), info=info)
+        stage = "template"
+        template_problem = runtime.template_problem
+        if runtime.has_own_template:
+            try:
+                runtime._template.render(PROBE_CONVERSATION, seconds=TEMPLATE_SECONDS)  # noqa: SLF001
+            except TemplateRefusal:
+                pass  # refusing e.g. a system role is the template's right, not a defect
+            except TemplateError as exc:
+                template_problem = str(exc)
+                runtime.use_builtin_template(template_problem)
         stage = "generate"
         settings = GenerationSettings(temperature=0.0, max_tokens=4, seed=1)
         text = "".join(runtime.stream_chat([{"role": "user", "content": PROBE_PROMPT}], settings))
@@ -173,7 +195,7 @@ def _child_main(argv: list[str] | None = None) -> int:
         return report(False, str(exc))
     if stats.prompt_tokens < 2:
         return report(False, "the chat template produced an empty prompt")
-    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens)
+    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens, template_problem=template_problem)
 
 
 if __name__ == "__main__":

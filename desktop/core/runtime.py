@@ -20,20 +20,14 @@ from typing import Any
 
 import llama_cpp
 import llama_cpp.llama_cpp as llama_lib
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from desktop.core.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
+                                         merge_system_into_first_user)
 from desktop.core.gguf import GGUFInfo, read_gguf
 from desktop.core.prompt_messages import messages_for_model
 from desktop.core.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
-
-# Used when a model carries no chat template of its own.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
-    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message is for a person."""
@@ -53,6 +47,8 @@ class LoadConfig:
     n_batch: int = 512
     use_extra_bufts: bool = True
     n_gpu_layers: int = 0
+    builtin_template: bool = False  # True: ignore the model's chat template, use ChatML
+    template_note: str = ""         # why the model's own template is not used
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -129,7 +125,8 @@ class Runtime:
         config = config or LoadConfig()
         n_ctx = config.n_ctx or default_context(self.info)
         n_threads = config.n_threads or GenerationSettings().effective_threads()
-        self.config = LoadConfig(n_ctx, n_threads, config.n_batch, config.use_extra_bufts, config.n_gpu_layers)
+        self.config = LoadConfig(n_ctx, n_threads, config.n_batch, config.use_extra_bufts, config.n_gpu_layers,
+                                 config.builtin_template, config.template_note)
         try:
             with _model_params(use_extra_bufts=config.use_extra_bufts):
                 self._llm = llama_cpp.Llama(
@@ -143,7 +140,8 @@ class Runtime:
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.path.name}: {exc}") from exc
-        self._formatter = self._make_formatter()
+        self.template_problem = config.template_note if config.builtin_template else ""
+        self._template = self._make_template(builtin=config.builtin_template)
         self._cancel: threading.Event | None = None
         self._abort_cb = llama_lib.ggml_abort_callback(self._should_abort)
         self.last_stats = GenerationStats()
@@ -161,8 +159,8 @@ class Runtime:
 
     @property
     def has_own_template(self) -> bool:
-        """True when the GGUF carries a chat template (else ChatML is used)."""
-        return bool(self._llm.metadata.get("tokenizer.chat_template"))
+        """True when the model's own chat template is in use (else Cove's built-in ChatML)."""
+        return self._template.source != CHATML_TEMPLATE
 
     def close(self) -> None:
         """Free the model and its context."""
@@ -171,23 +169,49 @@ class Runtime:
             llm.close()
 
     # -- prompt ---------------------------------------------------------------------------
-    def _make_formatter(self) -> Jinja2ChatFormatter:
+    def _make_template(self, builtin: bool) -> ChatTemplate:
         llm = self._llm
-        template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos_id, bos_id = llm.token_eos(), llm.token_bos()
         model = llm._model  # noqa: SLF001 - token text lookup is only exposed there
         eos = model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = model.token_get_text(bos_id) if bos_id != -1 else ""
-        return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id])
-
-    def render(self, messages: Sequence[dict[str, str]]) -> tuple[str, list[int], Any]:
-        """Render the chat template: the prompt text, its tokens and the formatter's result."""
+        self._stop_ids = {eos_id} if eos_id != -1 else set()
+        source = llm.metadata.get("tokenizer.chat_template") or ""
+        if builtin or not source:
+            return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
         try:
-            result = self._formatter(messages=list(messages))
-        except Exception as exc:  # a template is code: any failure is the model's fault
-            raise GenerationError(f"The model's chat template failed: {exc}") from exc
-        tokens = self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
-        return result.prompt, tokens, result
+            return ChatTemplate(source, eos, bos)
+        except TemplateError as exc:
+            self.template_problem = str(exc)
+            return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
+
+    def use_builtin_template(self, reason: str) -> None:
+        """Switch to Cove's ChatML template (the model's own failed)."""
+        self.template_problem = reason
+        self._template = self._make_template(builtin=True)
+
+    def render(self, messages: Sequence[dict[str, str]]) -> tuple[str, list[int], list[str]]:
+        """Render the chat template: the prompt text, its tokens and the stop strings.
+
+        If the model's own template fails, runs too long or grows too large, Cove switches to
+        its built-in template for this model and says so in the raised error.
+        """
+        try:
+            try:
+                rendered = self._template.render(messages)
+            except TemplateRefusal:
+                if not any(m["role"] == "system" for m in messages):
+                    raise
+                rendered = self._template.render(merge_system_into_first_user(messages))
+        except TemplateError as exc:
+            if not self.has_own_template:
+                raise GenerationError(f"The chat template failed: {exc}") from exc
+            self.use_builtin_template(str(exc))
+            raise GenerationError(
+                f"This model's chat template could not be used ({exc}). Cove switched to its built-in "
+                "ChatML template for this model; press Regenerate to try again.") from exc
+        tokens = self._llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+        return rendered.prompt, tokens, rendered.stop
 
     def fit_messages(self, messages: Sequence[dict[str, str]], reserve: int) -> tuple[list[dict[str, str]], int]:
         """Drop the oldest turns (never a system message, never the last) until the prompt
@@ -209,6 +233,9 @@ class Runtime:
             dropped += 1
 
     # -- generation ----------------------------------------------------------------------
+    def _stop_on_eos(self, tokens: Any, _logits: Any) -> bool:
+        return bool(len(tokens)) and int(tokens[-1]) in self._stop_ids
+
     def _should_abort(self, _data: Any) -> bool:
         cancel = self._cancel
         return bool(cancel is not None and cancel.is_set())
@@ -235,7 +262,7 @@ class Runtime:
         self.last_stats = stats
         reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
         kept, stats.dropped_messages = self.fit_messages(messages, reserve)
-        _, tokens, result = self.render(kept)
+        _, tokens, stop = self.render(kept)
         stats.prompt_tokens = len(tokens)
         stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
         ctx = self._llm._ctx.ctx  # noqa: SLF001
@@ -255,8 +282,8 @@ class Runtime:
             min_p=settings.min_p,
             repeat_penalty=settings.repeat_penalty,
             seed=settings.seed if settings.seed >= 0 else None,
-            stop=result.stop,
-            stopping_criteria=result.stopping_criteria,
+            stop=stop,
+            stopping_criteria=llama_cpp.StoppingCriteriaList([self._stop_on_eos]),
             stream=True,
         )
         first_at = 0.0

