@@ -106,6 +106,9 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
         except ModelFileError as exc:
             recorder.finish(FAILED, {"error": str(exc)})
             return _fail(str(exc))
+        if runtime.template_problem:
+            print(f"cove: note: the model's own chat template cannot be used ({runtime.template_problem}); "
+                  "using the built-in ChatML template", file=sys.stderr)
         from desktop.core.prompt_messages import messages_for_model
         from desktop.core.runtime import GenerationError
 

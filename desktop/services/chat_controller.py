@@ -34,6 +34,7 @@ class ChatController(QObject):
         model_state(str, str): state ('none', 'loading', 'ready', 'failed') and a description.
         models_listed(list): ModelEntry items for the picker.
         problem(str): something the person should be told (bad input, failures).
+        draft_returned(str): a message that could not be stored goes back into the composer.
     """
 
     conversations_changed = Signal(list)
@@ -46,6 +47,7 @@ class ChatController(QObject):
     model_state = Signal(str, str)
     models_listed = Signal(list)
     problem = Signal(str)
+    draft_returned = Signal(str)
 
     def __init__(self, store: StoreService, generation: GenerationService, library: ModelLibrary,
                  settings: Settings, parent: QObject | None = None) -> None:
@@ -211,7 +213,11 @@ class ChatController(QObject):
             self.message_added.emit(user)
             self._start_answer(conversation.id, history + [user], answer)
 
-        self._store.submit(job, done)
+        def failed(_message: str) -> None:
+            self._clear_busy()
+            self.draft_returned.emit(text)
+
+        self._store.submit(job, done, failed)
         return True
 
     def regenerate(self) -> None:
@@ -241,7 +247,7 @@ class ChatController(QObject):
             self.conversation_opened.emit(cid, history)
             self._start_answer(cid, history, answer)
 
-        self._store.submit(job, done)
+        self._store.submit(job, done, lambda _message: self._clear_busy())
 
     def stop(self) -> None:
         """Stop the answer being written; what was written so far is kept."""

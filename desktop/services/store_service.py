@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import traceback
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from desktop.core.store import Store, StoreError
 
 Job = Callable[[Store], Any]
 Done = Callable[[Any], None]
+Failed = Callable[[str], None]
 
 
 class StoreService(QObject):
@@ -35,7 +37,7 @@ class StoreService(QObject):
     def __init__(self, path: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._path = path
-        self._jobs: queue.Queue[tuple[Job, Done | None] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Job, Done | None, Failed | None] | None] = queue.Queue()
         self._deliver.connect(self._on_deliver)
         self._thread = threading.Thread(target=self._run, name="cove-store", daemon=True)
         self.available = False
@@ -45,12 +47,14 @@ class StoreService(QObject):
         """Open the database on the store thread."""
         self._thread.start()
 
-    def submit(self, job: Job, on_done: Done | None = None) -> None:
-        """Queue ``job``; never blocks. With no database, the job is dropped and ``error`` says why."""
+    def submit(self, job: Job, on_done: Done | None = None, on_error: Failed | None = None) -> None:
+        """Queue ``job``; never blocks. ``on_done(result)`` or ``on_error(message)`` runs later on
+        the GUI thread; ``error`` is emitted for every failure too. With no database the job is
+        dropped and reported the same way."""
         if self.failure:
-            self._deliver.emit(self.error.emit, self.failure)
+            self._deliver.emit(self._failed(on_error), self.failure)
             return
-        self._jobs.put((job, on_done))
+        self._jobs.put((job, on_done, on_error))
 
     def update_message(self, message_id: int, content: str, status: str | None, stats: dict | None) -> None:
         """Queue a message update; safe to call from any thread (the generation thread does)."""
@@ -65,7 +69,7 @@ class StoreService(QObject):
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until every job queued so far has run (tests and shutdown only)."""
         done = threading.Event()
-        self._jobs.put((lambda _store: done.set(), None))
+        self._jobs.put((lambda _store: done.set(), None, None))
         return done.wait(timeout)
 
     def _run(self) -> None:
@@ -81,17 +85,34 @@ class StoreService(QObject):
             item = self._jobs.get()
             if item is None:
                 break
-            job, on_done = item
+            job, on_done, on_error = item
             try:
                 result = job(store)
             except Exception as exc:  # a failed write must reach the person, not vanish
-                traceback.print_exc()
-                self._deliver.emit(self.error.emit, f"Saving or reading conversations failed: {exc}")
+                if not isinstance(exc, sqlite3.OperationalError):
+                    traceback.print_exc()
+                self._deliver.emit(self._failed(on_error), describe_failure(exc))
                 continue
             if on_done is not None:
                 self._deliver.emit(on_done, result)
         store.close()
 
+    def _failed(self, on_error: Failed | None) -> Done:
+        def report(message: str) -> None:
+            if on_error is not None:
+                on_error(message)
+            self.error.emit(message)
+        return report
+
     @Slot(object, object)
     def _on_deliver(self, callback: Done, result: Any) -> None:
         callback(result)
+
+
+def describe_failure(exc: Exception) -> str:
+    """A person-readable sentence for a failed database job."""
+    text = str(exc)
+    if "full" in text.lower() or getattr(exc, "errno", None) == 28:
+        return ("The disk is full: Cove could not save to the conversation database. Free some space; "
+                "nothing already saved was lost, and your unsent message was kept.")
+    return f"Saving or reading conversations failed: {text}"

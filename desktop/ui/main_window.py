@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         c.model_state.connect(self._on_model_state)
         c.models_listed.connect(self._on_models)
         c.problem.connect(self.show_problem)
+        c.draft_returned.connect(self._restore_draft)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_scheme)
 
     # -- actions ----------------------------------------------------------------------------------
@@ -153,6 +154,10 @@ class MainWindow(QMainWindow):
         if self.controller.send(text):
             self.composer.clear()
             self.banner_box.hide()
+
+    def _restore_draft(self, text: str) -> None:
+        if not self.composer.toPlainText().strip():
+            self.composer.setPlainText(text)
 
     def open_model_dialog(self) -> None:
         """Let the person choose a .gguf file (non-blocking dialog)."""

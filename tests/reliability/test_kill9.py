@@ -1,0 +1,411 @@
+"""kill -9 at random moments: the real app (and `cove chat`) in child processes, then the store checked.
+
+Acceptance: PRAGMA integrity_check is 'ok' after every kill, no committed (sent) message is ever
+lost, and a streaming answer loses at most one flush interval of text. The harness
+(``kill_harness.py``) prints what the app had committed and painted, with times on the machine's
+monotonic clock; this test compares that with what is on disk after the kill.
+
+``COVE_KILL9_RUNS`` (default 200) and ``COVE_KILL9_SEED`` scale and replay the window run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from desktop.core.answer_recorder import FLUSH_INTERVAL_S
+from desktop.core.paths import AppPaths, app_paths
+from desktop.core.store import Store
+from desktop.services.chat_controller import PAINT_INTERVAL_MS
+from tests.report import report
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS = Path(__file__).with_name("kill_harness.py")
+SLACK_S = 0.1  # paint coalescing (33 ms), the flush's queue to the store thread and its fsync
+RUNS = int(os.environ.get("COVE_KILL9_RUNS", "200"))
+KILLS_PER_BASEDIR = 10
+PARALLEL = 2
+KILL_WINDOW_S = (0.3, 3.0)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **extra)
+    env.pop("COVE_BASEDIR", None)
+    env.pop("COVE_REPORT_READY", None)
+    env.update(extra)
+    return env
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """A plain connection, as any fresh process would make (it replays the WAL a kill left)."""
+    return sqlite3.connect(str(path), timeout=10)
+
+
+# -- the window, killed while it chats ---------------------------------------------------------
+@dataclass
+class Run:
+    """One child: what it printed and when it was killed."""
+
+    basedir: Path
+    seed: int
+    delay: float
+    killed_at: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    def events(self, kind: str) -> list[list[str]]:
+        return [line.split(" ") for line in self.lines if line.split(" ", 1)[0] == kind]
+
+
+def kill_window_at_random(basedir: Path, seed: int, delay: float, probes: Path) -> Run:
+    """Start the harness on ``basedir``, SIGKILL it ``delay`` seconds later, collect its output."""
+    run = Run(basedir, seed, delay)
+    stderr = open(basedir.parent / f"{basedir.name}-stderr-{seed}.txt", "wb")  # noqa: SIM115 - closed below
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(HARNESS), str(basedir), str(seed), str(probes)],
+                            stdout=subprocess.PIPE, stderr=stderr, env=child_env(), cwd=REPO)
+
+    def read() -> None:
+        for raw in proc.stdout:  # type: ignore[union-attr]
+            if raw.endswith(b"\n"):  # a line cut by the kill is not a line
+                run.lines.append(raw.decode("utf-8").rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(max(0.0, started + delay - time.monotonic()))
+    run.killed_at = time.monotonic()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    reader.join(30)
+    proc.stdout.close()  # type: ignore[union-attr]
+    stderr.close()
+    return run
+
+
+@dataclass
+class Verdict:
+    integrity: str = ""
+    problems: list[str] = field(default_factory=list)
+    sent: int = 0
+    answers_cut: int = 0
+    worst_loss_s: float = 0.0
+    opened: bool = False
+    empty_conversations: int = 0
+    phase: str = ""
+
+
+def check_run(run: Run) -> Verdict:
+    """Compare the child's report with the database it left."""
+    v = Verdict()
+    v.opened = bool(run.events("OPENED"))
+    v.phase = ("before the database opened" if not v.opened else
+               "before the model was ready" if not run.events("SENT") else "while chatting")
+    for err in run.events("ERROR"):
+        v.problems.append("store error: " + " ".join(err[1:]))
+    database = app_paths(run.basedir).database
+    if not database.exists():
+        v.integrity = "ok"  # nothing written yet
+        if run.events("SENT"):
+            v.problems.append("messages were committed but there is no database")
+        return v
+    db = open_db(database)
+    try:
+        v.integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        if v.integrity != "ok":
+            v.problems.append(f"integrity_check: {v.integrity}")
+            return v
+        fk = db.execute("PRAGMA foreign_key_check").fetchall()
+        if fk:
+            v.problems.append(f"foreign_key_check: {fk[:5]}")
+        if not db.execute("SELECT name FROM sqlite_master WHERE name='messages'").fetchone():
+            if run.events("SENT"):
+                v.problems.append("messages were committed but there is no messages table")
+            return v
+        v.empty_conversations = db.execute(
+            "SELECT COUNT(*) FROM conversations c WHERE NOT EXISTS "
+            "(SELECT 1 FROM messages m WHERE m.conversation_id = c.id)").fetchone()[0]
+        # 0 sent messages lost: each committed question is there, with its exact text.
+        for _, cid, mid, digest, _t in run.events("SENT"):
+            v.sent += 1
+            row = db.execute("SELECT conversation_id, role, content FROM messages WHERE id=?", (int(mid),)).fetchone()
+            if row is None:
+                v.problems.append(f"sent message {mid} is missing")
+            elif (row[0], row[1], sha1(row[2])) != (int(cid), "user", digest):
+                v.problems.append(f"sent message {mid} differs: conversation {row[0]}, role {row[1]}, "
+                                  f"{row[2]!r}")
+        # Streamed text: what was painted up to one flush interval (plus slack) before the kill is on disk.
+        limit = run.killed_at - FLUSH_INTERVAL_S - SLACK_S
+        done = {int(e[1]): (e[2], float(e[3])) for e in run.events("DONE")}
+        streams: dict[int, list[tuple[int, float]]] = {}
+        for _, mid, length, t in run.events("STREAM"):
+            streams.setdefault(int(mid), []).append((int(length), float(t)))
+        for _, mid, _t in run.events("START"):
+            answer_id = int(mid)
+            row = db.execute("SELECT role, content, status FROM messages WHERE id=?", (answer_id,)).fetchone()
+            if row is None:
+                v.problems.append(f"answer {answer_id} (started, so committed) is missing")
+                continue
+            role, content, status = row
+            painted = streams.get(answer_id, [])
+            owed = max((n for n, t in painted if t <= limit), default=0)
+            if len(content) < owed:
+                v.problems.append(f"answer {answer_id}: {len(content)} characters on disk, but {owed} were "
+                                  f"painted more than {FLUSH_INTERVAL_S + SLACK_S:.1f} s before the kill")
+            final = done.get(answer_id)
+            if final and final[1] <= limit and status != final[0]:
+                v.problems.append(f"answer {answer_id} finished {final[0]} at least "
+                                  f"{FLUSH_INTERVAL_S + SLACK_S:.1f} s before the kill, but is stored {status}")
+            uncovered = [t for n, t in painted if n > len(content)]
+            if uncovered:
+                v.answers_cut += 1
+                covered = [t for n, t in painted if n <= len(content)]
+                # Text lost = streamed since the last paint that is on disk (or since just before the first paint).
+                since = max(covered) if covered else min(uncovered) - PAINT_INTERVAL_MS / 1000
+                v.worst_loss_s = max(v.worst_loss_s, run.killed_at - since)
+    finally:
+        db.close()
+    return v
+
+
+def kill_one_basedir(basedir: Path, seeds: list[int], delays: list[float], probes: Path) -> list[tuple[Run, Verdict]]:
+    results = []
+    for seed, delay in zip(seeds, delays):
+        run = kill_window_at_random(basedir, seed, delay, probes)
+        results.append((run, check_run(run)))
+    return results
+
+
+def test_kill9_while_chatting_loses_nothing_committed(tmp_path: Path, probed_cache: Path) -> None:
+    base_seed = int(os.environ.get("COVE_KILL9_SEED", str(random.SystemRandom().randrange(10**6))))
+    rng = random.Random(base_seed)
+    basedirs = max(1, -(-RUNS // KILLS_PER_BASEDIR))
+    jobs = []
+    for b in range(basedirs):
+        count = min(KILLS_PER_BASEDIR, RUNS - b * KILLS_PER_BASEDIR)
+        seeds = [base_seed * 1000 + b * KILLS_PER_BASEDIR + i for i in range(count)]
+        delays = [rng.uniform(*KILL_WINDOW_S) for _ in range(count)]
+        jobs.append((tmp_path / f"cove{b:02d}", seeds, delays))
+    started = time.monotonic()
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        futures = [pool.submit(kill_one_basedir, d, s, t, probed_cache) for d, s, t in jobs]
+        results = [r for f in futures for r in f.result()]
+    elapsed = time.monotonic() - started
+
+    kills = len(results)
+    ok = sum(v.integrity == "ok" for _, v in results)
+    sent = sum(v.sent for _, v in results)
+    cut = sum(v.answers_cut for _, v in results)
+    worst_ms = round(max((v.worst_loss_s for _, v in results), default=0.0) * 1000)
+    phases: dict[str, int] = {}
+    for _, v in results:
+        phases[v.phase] = phases.get(v.phase, 0) + 1
+    # A fresh app opened the database every earlier kill left (the next child on the same folder).
+    reopened = sum(v.opened for (r, v) in results if r.seed % KILLS_PER_BASEDIR != 0)
+    final_checks = []
+    for basedir, _, _ in jobs:
+        database = app_paths(basedir).database
+        if database.exists():
+            store = Store(database)
+            final_checks.append((basedir.name, store.integrity_check(), store.message_count()))
+            store.close()
+    print(f"\nkill -9 (seed {base_seed}): {kills} kills in {elapsed:.0f} s, phases {phases}, "
+          f"{sent} committed questions checked, {cut} answers cut mid-stream, worst loss {worst_ms} ms, "
+          f"{reopened} starts over a killed database opened it, "
+          f"{sum(v.empty_conversations for _, v in results)} conversation rows without their question "
+          f"(summed over checks); final: {final_checks}")
+
+    problems = [f"{r.basedir.name} seed {r.seed} killed after {r.delay:.2f} s ({v.phase}): {p}"
+                for r, v in results for p in v.problems]
+    assert not problems, f"seed {base_seed}:\n" + "\n".join(problems[:30])
+    assert ok == kills
+    assert all(check == "ok" for _, check, _ in final_checks), final_checks
+    assert kills >= RUNS
+    if RUNS >= 100:  # the random kill times must actually have covered the interesting moments
+        assert phases.get("while chatting", 0) >= RUNS // 4, phases
+        assert cut >= 10, cut
+        assert reopened >= RUNS // 2, reopened
+    report("kill -9", f"{kills} kills, integrity ok {ok}/{kills}, sent messages lost 0 of {sent}, "
+                      f"streamed text lost <= {FLUSH_INTERVAL_S:g} s (worst {worst_ms} ms)")
+
+
+# -- `cove chat`, killed at any moment ------------------------------------------------------------
+CLI_RUNS = 30
+
+
+def kill_cli_at_random(paths: AppPaths, prompt: str, delay: float, conversation: int) -> dict:
+    """Run ``cove chat`` and SIGKILL it after ``delay`` s; returns its timestamped output."""
+    args = [sys.executable, "-m", "desktop", "chat", "--max-tokens", "200", "--temperature", "0.9"]
+    if conversation:
+        args += ["--conversation", str(conversation)]
+    proc = subprocess.Popen([*args, prompt], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            env=child_env(COVE_BASEDIR=str(paths.data_dir.parent)))
+    started = time.monotonic()
+    chunks: list[tuple[float, bytes]] = []
+    err: list[bytes] = []
+
+    def read_out() -> None:
+        fd = proc.stdout.fileno()  # type: ignore[union-attr]
+        while data := os.read(fd, 65536):
+            chunks.append((time.monotonic(), data))
+
+    threads = [threading.Thread(target=read_out, daemon=True),
+               threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)]  # type: ignore[union-attr]
+    for t in threads:
+        t.start()
+    time.sleep(max(0.0, started + delay - time.monotonic()))
+    killed_at = time.monotonic()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    for t in threads:
+        t.join(30)
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()  # type: ignore[union-attr]
+    return {"chunks": chunks, "stderr": b"".join(err).decode("utf-8", "replace"), "killed_at": killed_at,
+            "returncode": proc.returncode}
+
+
+def test_cove_chat_killed_at_any_moment_leaves_the_store_intact(paths: AppPaths) -> None:
+    rng = random.Random()
+    problems: list[str] = []
+    conversation_created = 0
+    cut = 0
+    worst = 0.0
+    orphans = 0
+    continued = 0
+    for i in range(CLI_RUNS):
+        prompt = f"Write a long story about a fox, part {i} — with ünïcode ☕"
+        conversation = 0
+        if paths.database.exists() and rng.random() < 0.3:
+            db = open_db(paths.database)
+            ids = [r[0] for r in db.execute("SELECT id FROM conversations")]
+            db.close()
+            conversation = rng.choice(ids) if ids else 0
+            continued += bool(conversation)
+        out = kill_cli_at_random(paths, prompt, rng.uniform(0.1, 2.0), conversation)
+        if out["returncode"] != -signal.SIGKILL:  # it finished first: fine, but not a kill
+            problems.append(f"run {i}: exited {out['returncode']} before the kill: {out['stderr'][-300:]}")
+            continue
+        if not paths.database.exists():
+            continue
+        db = open_db(paths.database)
+        try:
+            check = db.execute("PRAGMA integrity_check").fetchone()[0]
+            if check != "ok":
+                problems.append(f"run {i}: integrity_check {check}")
+                continue
+            if not db.execute("SELECT name FROM sqlite_master WHERE name='messages'").fetchone():
+                continue
+            printed = [line for line in out["stderr"].splitlines() if line.startswith("cove: conversation ")]
+            if printed:
+                conversation_created += 1
+                cid = int(printed[0].split()[-1])
+                if db.execute("SELECT id FROM conversations WHERE id=?", (cid,)).fetchone() is None:
+                    problems.append(f"run {i}: conversation {cid} was announced but is not stored")
+            users = db.execute("SELECT id, content FROM messages WHERE role='user' AND content LIKE ?",
+                               (f"%part {i} —%",)).fetchall()
+            if len(users) > 1 or any(content != prompt for _, content in users):
+                problems.append(f"run {i}: the question is stored wrongly: {users}")
+            # What the code guarantees: a question, once stored, is whole; the answer row follows it.
+            answer = db.execute("SELECT content FROM messages WHERE parent_id=? AND role='assistant'",
+                                (users[0][0],)).fetchone() if users else None
+            if answer is not None:
+                data = b"".join(c for _, c in out["chunks"])
+                text = data.decode("utf-8", "ignore")
+                stored = answer[0]
+                if not text.startswith(stored):
+                    problems.append(f"run {i}: stored answer {stored!r} is not what was printed {text!r}")
+                limit = out["killed_at"] - FLUSH_INTERVAL_S - SLACK_S
+                owed_bytes = sum(len(c) for t, c in out["chunks"] if t <= limit)
+                owed = len(data[:owed_bytes].decode("utf-8", "ignore"))
+                if len(stored) < owed:
+                    problems.append(f"run {i}: {len(stored)} characters stored, {owed} printed more than "
+                                    f"{FLUSH_INTERVAL_S + SLACK_S:.1f} s before the kill")
+                if len(text) > len(stored):
+                    cut += 1
+                    acc, covered_at = b"", None
+                    for t, c in out["chunks"]:
+                        acc += c
+                        if len(acc.decode("utf-8", "ignore")) <= len(stored):
+                            covered_at = t
+                    first = out["chunks"][0][0]
+                    worst = max(worst, out["killed_at"] - (covered_at if covered_at is not None else first))
+            orphans = db.execute(
+                "SELECT COUNT(*) FROM conversations c WHERE NOT EXISTS "
+                "(SELECT 1 FROM messages m WHERE m.conversation_id = c.id)").fetchone()[0]
+        finally:
+            db.close()
+    store = Store(paths.database)  # a fresh process opens what the kills left
+    assert store.integrity_check() == "ok"
+    store.close()
+    print(f"\ncove chat: {CLI_RUNS} kills, {conversation_created} announced conversations, {continued} continued, "
+          f"{cut} answers cut mid-stream, worst loss {worst * 1000:.0f} ms, {orphans} conversations without "
+          f"their question")
+    assert not problems, "\n".join(problems)
+    report("cove chat kill -9", f"{CLI_RUNS} kills, integrity ok {CLI_RUNS}/{CLI_RUNS}, "
+                                f"worst streamed loss {worst * 1000:.0f} ms")
+
+
+# -- killed while the model loads ---------------------------------------------------------------
+def test_killed_while_loading_the_model_is_explained_and_not_repeated(qtbot, paths: AppPaths,  # noqa: ANN001
+                                                                        starter_model: Path) -> None:
+    from tests.gui.conftest import start_app
+
+    caught = False
+    for _attempt in range(20):  # the load takes a fraction of a second: retry if it slipped by
+        proc = subprocess.Popen([sys.executable, "-m", "desktop"], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE,
+                                env=child_env(COVE_BASEDIR=str(paths.data_dir.parent), COVE_REPORT_READY="1"))
+        loaded = threading.Event()
+
+        def watch(stream=proc.stderr, loaded=loaded) -> None:  # noqa: ANN001
+            for line in stream:
+                if b"cove: model ready" in line or b"cove: model failed" in line:
+                    loaded.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and not loaded.is_set():
+            if paths.crash_marker.exists():
+                proc.send_signal(signal.SIGKILL)
+                caught = True
+                break
+            time.sleep(0.001)
+        if not caught:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        watcher.join(30)
+        proc.stderr.close()  # type: ignore[union-attr]
+        if caught:
+            break
+    assert caught, "the load was never caught in progress"
+    assert paths.crash_marker.exists()
+
+    app = start_app(qtbot, paths, wait_model=False)
+    try:
+        assert app.window.banner_box.isVisible()
+        assert f"closed unexpectedly while loading {starter_model.name}" in app.window.banner.text()
+        assert "not loaded again" in app.window.banner.text()
+        qtbot.waitUntil(lambda: "crashed while loading" in app.window.model_status.text(), timeout=10_000)
+        qtbot.wait(2000)
+        assert not app.controller.model_ready and not app.controller.model_path
+        assert "crashed while loading" in app.window.model_status.text()
+        assert not paths.crash_marker.exists()  # told once; the next start loads it again
+    finally:
+        app.window.close()
+        app.shutdown()
