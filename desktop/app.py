@@ -35,7 +35,7 @@ class CoveApp(QObject):
         self.crash = read_crash_marker(paths)
         self.library = ModelLibrary(paths)
         self.store = StoreService(paths.database)
-        self.generation = GenerationService(paths, self.store.update_message)
+        self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode)
         self.controller = ChatController(self.store, self.generation, self.library, self.settings)
         self.window = MainWindow(self.controller)
         self.window.setWindowTitle(f"Cove {__version__}")
@@ -54,7 +54,8 @@ class CoveApp(QObject):
         if self.crash is not None:
             self.window.show_problem(
                 f"Cove closed unexpectedly while loading {Path(self.crash.path).name} last time. "
-                "It was not loaded again. Pick it from the model list to try once more, or choose another model.")
+                "It was not loaded again. Pick it from the model list to try once more, or choose another model. "
+                "If Cove keeps closing, start it in safe mode: cove --safe-mode.")
             clear_crash_marker(self.paths)
 
     def _on_store_opened(self) -> None:

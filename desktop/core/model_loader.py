@@ -70,10 +70,15 @@ def write_crash_marker(paths: AppPaths, path: Path, config: dict[str, Any]) -> N
     write_json_atomic(paths.crash_marker, {"path": str(path), "config": config, "at": time.time()})
 
 
+SAFE_MODE_CONTEXT = 2048
+
+
 def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
-                  probe_timeout: float = 180.0) -> tuple[GGUFInfo, Any]:
+                  probe_timeout: float = 180.0, conservative: bool = False) -> tuple[GGUFInfo, Any]:
     """Check and probe a model without loading it here: returns its info and the
     :class:`desktop.core.runtime.LoadConfig` that works on this machine.
+
+    ``conservative`` (safe mode): no weight repacking, no GPU offload, at most 2048 tokens of context.
 
     Raises :class:`ModelFileError` with a person-readable message on any failure.
     """
@@ -86,8 +91,11 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     verdict = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
     if not verdict.ok:
         raise ModelFileError(verdict.message)
+    if conservative:
+        trained = info.context_length or SAFE_MODE_CONTEXT
+        n_ctx = min(n_ctx or SAFE_MODE_CONTEXT, SAFE_MODE_CONTEXT, trained)
     return info, LoadConfig(n_ctx=n_ctx, n_threads=threads,
-                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")),
+                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")) and not conservative,
                             builtin_template=bool(verdict.config.get("builtin_template")),
                             template_note=str(verdict.config.get("template_problem", "")))
 

@@ -165,7 +165,8 @@ class ChatController(QObject):
         self._store.submit(lambda _s: (self._library.remember(Path(path)), self._library.entries())[1],
                            self.models_listed.emit)
         self.model_state.emit("ready", f"{info.get('name')} · {info.get('quantization')} · "
-                                       f"context {info.get('n_ctx')} · {info.get('threads')} threads")
+                                       f"context {info.get('n_ctx')} · {info.get('threads')} threads"
+                                       + (" · safe mode" if info.get("safe_mode") else ""))
         if info.get("template_problem"):
             self.problem.emit(f"{info.get('name')}: the model's own chat template cannot be used "
                               f"({info['template_problem']}). Cove uses its built-in ChatML template for it.")

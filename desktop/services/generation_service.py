@@ -35,9 +35,10 @@ class GenerationWorker(QObject):
     finished = Signal(int, str, dict)
     failed = Signal(int, str)
 
-    def __init__(self, paths: AppPaths, write_answer: Any) -> None:
+    def __init__(self, paths: AppPaths, write_answer: Any, conservative: bool = False) -> None:
         super().__init__()
         self._paths = paths
+        self._conservative = conservative  # safe mode
         self._write_answer = write_answer  # (message_id, content, status, stats) -> None, thread-safe
         self._runtime: Any = None
         self._runtime_key: tuple[str, int, int] | None = None
@@ -52,7 +53,8 @@ class GenerationWorker(QObject):
             return
         self.model_loading.emit(path)
         try:
-            info, config = prepare_model(path, self._paths, n_ctx=n_ctx, n_threads=n_threads)
+            info, config = prepare_model(path, self._paths, n_ctx=n_ctx, n_threads=n_threads,
+                                         conservative=self._conservative)
             self.unload()  # only once the new file has passed its checks
             self._runtime = open_runtime(info, config, self._paths)
             self._runtime_key = key
@@ -73,7 +75,7 @@ class GenerationWorker(QObject):
             "name": runtime.path.name.removesuffix(".gguf"), "architecture": info.architecture,
             "n_ctx": runtime.n_ctx, "threads": runtime.config.n_threads,
             "quantization": info.quantization, "repacking": runtime.config.use_extra_bufts,
-            "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
+            "safe_mode": self._conservative, "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
         }
 
     @Slot()
@@ -127,11 +129,12 @@ class GenerationService(QObject):
     generate_requested = Signal(int, list, dict, int)
     unload_requested = Signal()
 
-    def __init__(self, paths: AppPaths, write_answer: Any, parent: QObject | None = None) -> None:
+    def __init__(self, paths: AppPaths, write_answer: Any, parent: QObject | None = None, *,
+                 conservative: bool = False) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("cove-generation")
-        self.worker = GenerationWorker(paths, write_answer)
+        self.worker = GenerationWorker(paths, write_answer, conservative)
         self.worker.moveToThread(self._thread)
         self.load_requested.connect(self.worker.load)
         self.generate_requested.connect(self.worker.generate)

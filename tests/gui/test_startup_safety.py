@@ -81,3 +81,17 @@ def test_an_unusable_database_is_reported_and_sending_does_not_hang(qtbot, paths
     assert not app.controller.busy and composer.toPlainText() == "Hello"  # the draft is kept
     app.window.close()
     app.shutdown()
+
+
+def test_safe_mode_loads_a_chosen_model_with_conservative_settings(qtbot, paths, starter_model):
+    app = start_app(qtbot, paths, wait_model=False, safe_mode=True)
+    qtbot.waitUntil(lambda: app.window.model_picker.count() > 0, timeout=10_000)
+    with qtbot.waitSignal(app.controller.model_state, timeout=60_000,
+                          check_params_cb=lambda state, _t: state in ("ready", "failed")) as blocker:
+        app.window.open_model_file(str(starter_model))
+    assert blocker.args[0] == "ready"
+    info = app.controller.model_info
+    assert info["safe_mode"] and not info["repacking"] and info["n_ctx"] == 2048
+    assert "safe mode" in app.window.model_status.text()
+    app.window.close()
+    app.shutdown()
