@@ -12,13 +12,16 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
+from desktop.core import network_guard
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import clear_crash_marker, read_crash_marker
 from desktop.core.paths import AppPaths, app_paths
 from desktop.core.render import warm_up
 from desktop.core.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
+from desktop.core.secrets import SecretStore
 from desktop.services.generation_service import GenerationService
+from desktop.services.secrets_service import SecretsService
 from desktop.services.store_service import StoreService
 from desktop.ui.main_window import MainWindow
 from desktop.ui.theme import app_icon, apply_palette
@@ -37,7 +40,9 @@ class CoveApp(QObject):
         self.store = StoreService(paths.database)
         self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode)
         self.controller = ChatController(self.store, self.generation, self.library, self.settings)
-        self.window = MainWindow(self.controller)
+        self.network = network_guard.install(network_guard.NetworkLog())
+        self.secrets = SecretsService(SecretStore())
+        self.window = MainWindow(self.controller, self.network, self.secrets)
         self.window.setWindowTitle(f"Cove {__version__}")
         self.window.restore_state(self.settings.window_geometry, "")
         self.window.closing.connect(self.shutdown)
@@ -94,6 +99,7 @@ class CoveApp(QObject):
             print(f"cove: could not save settings: {exc}", file=sys.stderr)
         self.generation.shutdown()
         self.store.stop()
+        network_guard.uninstall(self.network)
 
 
 def run_gui(args: argparse.Namespace) -> int:

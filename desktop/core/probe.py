@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -101,14 +102,18 @@ def _run_child(path: Path, extra_bufts: bool, threads: int, timeout: float) -> t
     cmd = [sys.executable, "-m", "desktop.core.probe", str(path), "--extra-bufts", str(int(extra_bufts)),
            "--threads", str(threads)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        # GGML_NO_BACKTRACE: on an abort, ggml otherwise attaches gdb (when installed) to print a
+        # backtrace, which costs seconds and buries the assertion under gdb's output lines.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "GGML_NO_BACKTRACE": "1"})
     except subprocess.TimeoutExpired:
         return False, f"did not finish within {timeout:.0f} s", {}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
             report = json.loads(line[len(MARK):])
             return bool(report.get("ok")), str(report.get("message", "")), report
-    tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+    tail = " ".join((proc.stderr.strip().splitlines() or [""])[-1].split())  # one line, no tabs
+    tail = re.sub(r"^\S*/(?=[^/\s]+:\d+: )", "", tail)[:200]  # ".../ggml/src/x.cpp:135: msg" -> "x.cpp:135: msg"
     return False, _describe_exit(proc.returncode) + (f": {tail}" if tail else ""), {}
 
 
@@ -161,6 +166,9 @@ def _child_main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
 
     from desktop.core.gguf import GGUFError, read_gguf
+    from desktop.core.network_guard import NetworkLog, install
+
+    network = install(NetworkLog())  # the probe has no business on the network either
 
     try:
         info = read_gguf(args.model)
@@ -195,7 +203,8 @@ def _child_main(argv: list[str] | None = None) -> int:
         return report(False, str(exc))
     if stats.prompt_tokens < 2:
         return report(False, "the chat template produced an empty prompt")
-    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens, template_problem=template_problem)
+    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens, template_problem=template_problem,
+                  network_attempts=len(network.events()))
 
 
 if __name__ == "__main__":

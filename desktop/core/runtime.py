@@ -1,10 +1,11 @@
 """The in-process llama.cpp runtime: the only module that imports ``llama_cpp``.
 
 A :class:`Runtime` owns one ``Llama`` and must be used from one thread. It renders the chat
-template found in the GGUF's metadata (in llama-cpp-python's Jinja sandbox), streams the answer
-piece by piece, stops within one token when asked (and during prompt evaluation through
-llama.cpp's abort callback), and reuses the KV cache of the earlier turns of a conversation, so a
-new turn evaluates only its new tokens. Figures come from llama.cpp's own performance counters.
+template found in the GGUF's metadata (in Cove's guarded sandbox, :mod:`desktop.core.chat_template`),
+streams the answer piece by piece, stops within one token when asked (and during prompt evaluation
+through llama.cpp's abort callback), and reuses the KV cache of the earlier turns of a
+conversation, so a new turn evaluates only its new tokens. Figures come from llama.cpp's own
+performance counters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
+import llama_cpp.llama_chat_format as llama_chat_format
 import llama_cpp.llama_cpp as llama_lib
 
 from desktop.core.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
@@ -92,7 +94,8 @@ def _model_params(**fields: Any) -> Iterator[None]:
 
     llama-cpp-python's constructor does not expose every field of ``llama_model_params``
     (``use_extra_bufts`` in particular), so the default-params factory it calls is wrapped for
-    the duration of one construction.
+    the duration of one construction. Its chat formatter is stubbed out for that time as well
+    (see :class:`_UnusedChatFormatter`).
     """
     original = llama_lib.llama_model_default_params
 
@@ -104,10 +107,32 @@ def _model_params(**fields: Any) -> Iterator[None]:
 
     with _PARAMS_LOCK:
         llama_lib.llama_model_default_params = patched
+        formatter = llama_chat_format.Jinja2ChatFormatter
+        llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
         try:
             yield
         finally:
             llama_lib.llama_model_default_params = original
+            llama_chat_format.Jinja2ChatFormatter = formatter  # type: ignore[misc]
+
+
+class _UnusedChatFormatter:
+    """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while a ``Llama`` is built.
+
+    The constructor compiles every chat template in the GGUF's metadata with a plain Jinja
+    sandbox. Cove never uses those handlers (it renders with :mod:`desktop.core.chat_template`),
+    and that compile is unsafe: Jinja evaluates constant expressions while compiling, outside any
+    time or size limit (``{{ 'a' * 10**9 }}`` takes about 20 s and 4 GB there), and a template
+    that is not valid Jinja would make the model fail to load instead of falling back to ChatML.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def to_chat_handler(self) -> Any:
+        def unused(*args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError("Cove renders chat templates itself")
+        return unused
 
 
 def default_context(info: GGUFInfo) -> int:

@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
 from desktop.core.library import ModelEntry
 from desktop.core.render import MarkdownRenderer
 from desktop.core.store import Conversation, Message
+from desktop.core.network_guard import NetworkLog
 from desktop.services.chat_controller import ChatController
+from desktop.services.secrets_service import SecretsService
 from desktop.ui.chat_view import ChatView
 from desktop.ui.composer import Composer
 from desktop.ui.sidebar import Sidebar
@@ -32,9 +34,11 @@ class MainWindow(QMainWindow):
 
     closing = Signal()
 
-    def __init__(self, controller: ChatController) -> None:
+    def __init__(self, controller: ChatController, network: NetworkLog, secrets: SecretsService) -> None:
         super().__init__()
         self.controller = controller
+        self.network = network
+        self.secrets = secrets
         self.setWindowTitle("Cove")
         self.setAcceptDrops(True)
         self.renderer = MarkdownRenderer(current_theme())
@@ -51,7 +55,7 @@ class MainWindow(QMainWindow):
         self.open_model_button = QPushButton("Open model…")
         self.open_model_button.setToolTip("Open a .gguf file from this computer (or drop one on the window)")
         self.settings_button = QPushButton("Settings…")
-        self.settings_button.setToolTip("System prompt, sampling, context length and threads")
+        self.settings_button.setToolTip("System prompt, sampling, context length, threads; privacy and network activity")
         self.regenerate_button = QPushButton("Regenerate")
         self.regenerate_button.setToolTip("Write a new answer to the last question")
         top = QHBoxLayout()
@@ -169,11 +173,13 @@ class MainWindow(QMainWindow):
         self.file_dialog = dialog
         dialog.open()
 
-    def open_settings_dialog(self) -> None:
-        """Edit the generation settings (non-blocking dialog)."""
-        from desktop.ui.generation_dialog import GenerationDialog
+    def open_settings_dialog(self, tab: str = "Generation") -> None:
+        """Edit the settings (non-blocking dialog), opened at ``tab``."""
+        from desktop.ui.privacy_panel import PrivacyPanel
+        from desktop.ui.settings_dialog import SettingsDialog
 
-        dialog = GenerationDialog(self.controller.settings.generation, self)
+        dialog = SettingsDialog(self.controller.settings.generation, PrivacyPanel(self.network, self.secrets), self)
+        dialog.tabs.setCurrentIndex(0 if tab == "Generation" else 1)
         dialog.applied.connect(self.controller.apply_generation_settings)
         self.settings_dialog = dialog
         dialog.open()

@@ -117,9 +117,10 @@ def test_generation_settings_dialog_changes_the_answer_settings_and_reloads_for_
     qtbot.mouseClick(cove.window.settings_button, Qt.MouseButton.LeftButton)
     dialog = cove.window.settings_dialog
     assert dialog.isVisible()
-    dialog.system_prompt.setPlainText("Always answer in one word.")
-    dialog.max_tokens.setValue(5)
-    dialog.n_ctx.setValue(1024)
+    panel = dialog.generation
+    panel.system_prompt.setPlainText("Always answer in one word.")
+    panel.max_tokens.setValue(5)
+    panel.n_ctx.setValue(1024)
     with qtbot.waitSignal(cove.controller.model_state, timeout=60_000,
                           check_params_cb=lambda state, _t: state == "ready"):
         dialog.accept()

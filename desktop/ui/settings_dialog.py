@@ -1,22 +1,19 @@
-"""The generation settings: system prompt, sampling, context length and threads."""
+"""The settings dialog: generation (system prompt, sampling, context, threads) and privacy."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from desktop.core.settings import GenerationSettings, default_threads
 
 
-class GenerationDialog(QDialog):
-    """Edits a copy of :class:`GenerationSettings`. Signals: applied(GenerationSettings)."""
-
-    applied = Signal(object)
+class GenerationPanel(QWidget):
+    """Edits a copy of :class:`GenerationSettings`."""
 
     def __init__(self, settings: GenerationSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Generation settings")
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setPlaceholderText("Optional instructions the model sees before every conversation")
         self.system_prompt.setFixedHeight(80)
@@ -44,18 +41,12 @@ class GenerationDialog(QDialog):
         form.addRow("Max answer tokens", self.max_tokens)
         form.addRow("Context length", self.n_ctx)
         form.addRow("Threads", self.n_threads)
-        note = QLabel("Context length and threads apply when the model is next loaded (Cove reloads it now).")
+        note = QLabel("Changing the context length or threads reloads the model.")
         note.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
-        self.buttons = buttons
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
-        layout.addWidget(buttons)
+        layout.addStretch(1)
 
     @staticmethod
     def _double(value: float, low: float, high: float, step: float) -> QDoubleSpinBox:
@@ -90,7 +81,34 @@ class GenerationDialog(QDialog):
                            (self.max_tokens, d.max_tokens), (self.n_ctx, d.n_ctx), (self.n_threads, d.n_threads)):
             box.setValue(value)
 
+
+
+class SettingsDialog(QDialog):
+    """Generation and privacy settings. Signals: applied(GenerationSettings) on OK."""
+
+    applied = Signal(object)
+
+    def __init__(self, settings: GenerationSettings, privacy: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(620, 560)
+        self.generation = GenerationPanel(settings)
+        self.privacy = privacy
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.generation, "Generation")
+        self.tabs.addTab(privacy, "Privacy")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            self.generation.restore_defaults)
+        self.buttons = buttons
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(buttons)
+
     def accept(self) -> None:
         """Apply and close."""
-        self.applied.emit(self.values())
+        self.applied.emit(self.generation.values())
         super().accept()

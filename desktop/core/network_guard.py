@@ -1,0 +1,123 @@
+"""Privacy guard: every network attempt of this process is recorded, and refused unless the person
+asked for it.
+
+An audit hook (PEP 578) sees each ``socket.connect`` and ``socket.getaddrinfo`` made from Python.
+Code that acts for the person (a download they started) wraps its work in
+``network_purpose("…")``; anything else is refused with :class:`NetworkRefused` and logged as
+unexpected, so a library that phones home cannot do it quietly. Local sockets (Unix domain, used
+by the desktop's keyring service) are not network traffic and pass.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+_purpose: contextvars.ContextVar[str] = contextvars.ContextVar("cove_network_purpose", default="")
+
+
+class NetworkRefused(ConnectionRefusedError):
+    """Cove refused a connection nobody asked for."""
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """One attempt: when, where, why, and whether it was let through."""
+
+    at: float
+    kind: str      # "connect" or "lookup"
+    host: str
+    port: int
+    purpose: str   # empty for attempts nobody asked for
+    allowed: bool
+
+
+class NetworkLog:
+    """The attempts of this session, newest last; thread-safe."""
+
+    def __init__(self) -> None:
+        self._events: list[NetworkEvent] = []
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[NetworkEvent], None]] = []
+
+    def add(self, event: NetworkEvent) -> None:
+        """Record an attempt and tell the listeners (on the calling thread)."""
+        with self._lock:
+            self._events.append(event)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+
+    def events(self) -> list[NetworkEvent]:
+        """All attempts so far."""
+        with self._lock:
+            return list(self._events)
+
+    def subscribe(self, listener: Callable[[NetworkEvent], None]) -> None:
+        """Call ``listener(event)`` for every new attempt."""
+        with self._lock:
+            self._listeners.append(listener)
+
+
+@contextmanager
+def network_purpose(purpose: str) -> Iterator[None]:
+    """Allow network access inside this block, recorded under ``purpose`` (what the person asked for)."""
+    token = _purpose.set(purpose)
+    try:
+        yield
+    finally:
+        _purpose.reset(token)
+
+
+_installed: list[NetworkLog] = []
+
+
+def _host_port(address: object) -> tuple[str, int]:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return str(address[0]), int(address[1]) if isinstance(address[1], int) else 0
+    return str(address), 0
+
+
+def _hook(event: str, args: tuple) -> None:
+    if event == "socket.connect":
+        sock, address = args
+        if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
+            return
+        kind = "connect"
+    elif event == "socket.getaddrinfo":
+        address = (args[0], args[1])
+        if args[0] is None:
+            return
+        kind = "lookup"
+    else:
+        return
+    if not _installed:
+        return
+    host, port = _host_port(address)
+    purpose = _purpose.get()
+    record = NetworkEvent(time.time(), kind, host, port, purpose, bool(purpose))
+    for log in _installed:
+        log.add(record)
+    if not purpose:
+        raise NetworkRefused(f"Cove blocked a {kind} to {host}:{port} that nobody asked for")
+
+
+def install(log: NetworkLog) -> NetworkLog:
+    """Start recording (and refusing unrequested) network attempts of this process into ``log``."""
+    if not _installed and not getattr(sys, "_cove_guard_hooked", False):
+        sys.addaudithook(_hook)
+        sys._cove_guard_hooked = True  # type: ignore[attr-defined] - hooks cannot be removed
+    _installed.append(log)
+    return log
+
+
+def uninstall(log: NetworkLog) -> None:
+    """Stop recording into ``log`` (the hook itself stays, idle, for the life of the process)."""
+    if log in _installed:
+        _installed.remove(log)

@@ -1,0 +1,97 @@
+"""Privacy settings: every network attempt of this session, and the Hugging Face token."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from desktop.core.network_guard import NetworkEvent, NetworkLog
+from desktop.services.secrets_service import SecretsService
+
+INTRO = ("Cove never sends what you type anywhere. It uses the network only when you search for or "
+         "download models, and it refuses every other connection. Each attempt of this session is listed here.")
+
+
+class PrivacyPanel(QWidget):
+    """Network activity and token. Signals: _event_arrived(object) (internal, any thread -> GUI)."""
+
+    _event_arrived = Signal(object)
+
+    def __init__(self, network: NetworkLog, secrets: SecretsService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._secrets = secrets
+        intro = QLabel(INTRO)
+        intro.setWordWrap(True)
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["Time", "Kind", "Host", "Port", "Purpose", "Result"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.empty = QLabel("No network activity in this session.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.token_field = QLineEdit()
+        self.token_field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_field.setPlaceholderText("hf_… (only needed for gated or private models)")
+        self.save_token = QPushButton("Save token")
+        self.forget_token = QPushButton("Forget token")
+        self.token_status = QLabel("Checking the system keyring…")
+        self.token_status.setWordWrap(True)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token_field, 1)
+        token_row.addWidget(self.save_token)
+        token_row.addWidget(self.forget_token)
+        token_box = QGroupBox("Hugging Face token")
+        token_layout = QVBoxLayout(token_box)
+        token_layout.addLayout(token_row)
+        token_layout.addWidget(self.token_status)
+
+        activity = QGroupBox("Network activity")
+        activity_layout = QVBoxLayout(activity)
+        activity_layout.addWidget(intro)
+        activity_layout.addWidget(self.empty)
+        activity_layout.addWidget(self.table, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(activity, 1)
+        layout.addWidget(token_box)
+
+        for event in network.events():
+            self._add_row(event)
+        self._event_arrived.connect(self._add_row)
+        network.subscribe(self._event_arrived.emit)
+        self.save_token.clicked.connect(self._save)
+        self.forget_token.clicked.connect(secrets.forget_token)
+        secrets.status.connect(self._on_status)
+        secrets.check()
+        self._update_empty()
+
+    def rows(self) -> list[list[str]]:
+        """The table's text, row by row."""
+        return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
+                for r in range(self.table.rowCount())]
+
+    @Slot(object)
+    def _add_row(self, event: NetworkEvent) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        values = [time.strftime("%H:%M:%S", time.localtime(event.at)), event.kind, event.host, str(event.port),
+                  event.purpose or "nobody asked for it", "allowed" if event.allowed else "blocked"]
+        for column, value in enumerate(values):
+            self.table.setItem(row, column, QTableWidgetItem(value))
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        self.empty.setVisible(self.table.rowCount() == 0)
+        self.table.setVisible(self.table.rowCount() > 0)
+
+    def _save(self) -> None:
+        self._secrets.save_token(self.token_field.text())
+        self.token_field.clear()
+
+    @Slot(bool, str)
+    def _on_status(self, present: bool, where: str) -> None:
+        self.token_status.setText(("A token is saved: " if present else "No token saved. Secrets are ") + where + ".")
