@@ -21,6 +21,9 @@ from desktop.core.gguf import GGUFError, GGUFInfo, read_gguf
 from desktop.core.paths import AppPaths
 
 
+MAX_TRAINED_CONTEXT = 1 << 27  # far beyond any real model; llama.cpp sizes buffers from it
+
+
 class ModelFileError(ValueError):
     """The chosen model cannot be used; the message names the problem for a person."""
 
@@ -44,9 +47,14 @@ def check_model_file(path: str | os.PathLike[str]) -> GGUFInfo:
     if p.is_dir():
         raise ModelFileError(f"{p} is a folder, not a model file. Choose a .gguf file inside it.")
     try:
-        return read_gguf(p)
+        info = read_gguf(p)
     except GGUFError as exc:
         raise ModelFileError(str(exc)) from exc
+    trained = info.context_length
+    if trained is not None and not 0 < trained <= MAX_TRAINED_CONTEXT:
+        raise ModelFileError(f"{p.name} claims a trained context of {trained:,} tokens, which is impossible: "
+                             "the file is damaged or was made wrongly.")
+    return info
 
 
 def read_crash_marker(paths: AppPaths) -> CrashRecord | None:
