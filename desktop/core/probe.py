@@ -83,6 +83,15 @@ def file_identity(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, recorded with the verdict so a verdict can be traced to exact bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cache_key(path: Path) -> str:
     """Key of a probe verdict: the file, the llama.cpp build and the machine."""
     return f"{file_identity(path)}|{_runtime_version()}|{machine_fingerprint()}"
@@ -148,6 +157,7 @@ def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
     result.seconds = time.monotonic() - started
     if cache_file and key:
         cache[key] = {"ok": result.ok, "message": result.message, "config": result.config,
+                      "size": path.stat().st_size, "sha256": file_sha256(path),
                       "attempts": result.attempts, "at": time.time()}
         write_json_atomic(cache_file, cache)
     return result

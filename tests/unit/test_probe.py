@@ -148,3 +148,16 @@ def test_load_runtime_refuses_a_bad_file(paths: AppPaths, truncated_model: Path)
     with pytest.raises(ModelFileError, match="truncated"):
         load_runtime(truncated_model, paths)
     assert read_crash_marker(paths) is None
+
+
+def test_verdict_records_size_and_sha256(tmp_path, starter_model):
+    import hashlib
+    import json
+
+    from desktop.core.probe import probe_model
+
+    cache = tmp_path / "probes.json"
+    assert probe_model(starter_model, cache_file=cache).ok
+    [record] = json.loads(cache.read_text()).values()
+    assert record["size"] == starter_model.stat().st_size
+    assert record["sha256"] == hashlib.sha256(starter_model.read_bytes()).hexdigest()
