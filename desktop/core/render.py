@@ -8,13 +8,18 @@ with its language and a ``copy:N`` link the view turns into a copy action.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
+from pylatexenc.latex2text import LatexNodes2Text
+
+_LATEX = LatexNodes2Text(math_mode="text")
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,26 @@ class MarkdownRenderer:
     def __init__(self, theme: Theme = LIGHT) -> None:
         self.theme = theme
         self._formatter = HtmlFormatter(noclasses=True, nowrap=True, style=theme.pygments_style)
-        self._md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
+        self._md = (MarkdownIt("commonmark", {"html": False, "breaks": True})
+                    .enable(["table", "strikethrough"])
+                    .use(dollarmath_plugin, allow_space=False, double_inline=True))
         def fence(_renderer, tokens, idx, _options, _env):  # noqa: ANN001, ANN202 - markdown-it signature
             return self._render_fence(tokens[idx].content, tokens[idx].info or "")
 
         self._md.add_render_rule("fence", fence)
         self._md.add_render_rule("code_block", fence)
+
+        def inline_math(_renderer, tokens, idx, _options, _env):  # noqa: ANN001, ANN202
+            return f'<span style="font-family:serif; font-style:italic;">{math_to_html(tokens[idx].content)}</span>'
+
+        def block_math(_renderer, tokens, idx, _options, _env):  # noqa: ANN001, ANN202
+            return (f'<p align="center" style="font-family:serif; font-style:italic;">'
+                    f"{math_to_html(tokens[idx].content)}</p>\n")
+
+        self._md.add_render_rule("math_inline", inline_math)
+        self._md.add_render_rule("math_inline_double", block_math)
+        self._md.add_render_rule("math_block", block_math)
+        self._md.add_render_rule("math_block_label", block_math)
         self._blocks: list[str] = []
         self._first_index = 0
 
@@ -122,3 +141,40 @@ def warm_up(languages: tuple[str, ...] = COMMON_LANGUAGES) -> None:
     renderer = MarkdownRenderer()
     for language in languages:
         renderer.render(f"```{language}\nx = 1\n```")
+
+
+_BRACED_SCRIPT = re.compile(r"([_^])\{([^{}]*)\}")
+_SIMPLE_SCRIPT = re.compile(r"([_^])([A-Za-z0-9])")
+_SUB, _SUP, _END = "\x01", "\x03", "\x02"
+
+
+def math_to_html(tex: str) -> str:
+    """LaTeX math as legible text: Greek letters, operators and fractions in Unicode (pylatexenc),
+    superscripts and subscripts as <sup>/<sub>. Unparseable input is shown as written."""
+    marked = _BRACED_SCRIPT.sub(lambda m: (_SUB if m.group(1) == "_" else _SUP) + m.group(2) + _END, tex.strip())
+    try:
+        text = _LATEX.latex_to_text(marked)
+    except Exception:  # a model's LaTeX can be anything; showing the source is still legible
+        text = marked
+    if not text.strip():
+        text = tex.strip()
+    escaped = html.escape(text)
+    escaped = _SIMPLE_SCRIPT.sub(lambda m: (_SUB if m.group(1) == "_" else _SUP) + m.group(2) + _END, escaped)
+    return _close_scripts(escaped)
+
+
+def _close_scripts(text: str) -> str:
+    out: list[str] = []
+    stack: list[str] = []
+    for char in text:
+        if char == _SUB or char == _SUP:
+            tag = "sub" if char == _SUB else "sup"
+            stack.append(tag)
+            out.append(f"<{tag}>")
+        elif char == _END:
+            if stack:
+                out.append(f"</{stack.pop()}>")
+        else:
+            out.append(char)
+    out.extend(f"</{tag}>" for tag in reversed(stack))
+    return "".join(out)

@@ -173,3 +173,15 @@ def test_split_blocks_keeps_code_fences_whole():
     assert split_blocks(text) == ["# Title", "Para one\nline two", "```py\na = 1\n\nb = 2\n```", "- x\n- y", "end"]
     assert split_blocks("") == []
     assert split_blocks("```\nunfinished\n\nstill code") == ["```\nunfinished\n\nstill code"]
+
+
+def test_math_is_shown_legibly():
+    from desktop.core.render import MarkdownRenderer, math_to_html
+
+    assert math_to_html(r"E = mc^2") == "E = mc<sup>2</sup>"
+    assert math_to_html(r"\sum_{i=1}^{n} i = \frac{n(n+1)}{2}") == "∑<sub>i=1</sub><sup>n</sup> i = n(n+1)/2"
+    assert "α" in math_to_html(r"\alpha") and "≤" in math_to_html(r"a \leq b")
+    assert math_to_html(r"\broken{") == r"\broken{"  # unparseable: shown as written, never lost
+    assert math_to_html("a<b") == "a&lt;b"
+    html = MarkdownRenderer().render("Inline $x^2$ and a price of $5 and $6.\n\n$$\\frac{a}{b}$$").html
+    assert "x<sup>2</sup>" in html and "a/b" in html and "$5 and $6" in html
