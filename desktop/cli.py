@@ -113,6 +113,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
         from desktop.core.runtime import GenerationError
 
         messages = messages_for_model(history + [user], settings.system_prompt)
+        restored = runtime.restore_state(paths.kv_state(conversation.id)) if history else 0
         cancel = threading.Event()
         status = COMPLETE
         try:
@@ -127,14 +128,19 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
             recorder.finish(FAILED, {"error": str(exc)})
             return _fail(str(exc))
         stats = runtime.last_stats
-        recorder.finish(status, stats.to_dict())
+        recorder.finish(status, {**stats.to_dict(), "restored_tokens": restored})
+        try:
+            runtime.save_state(paths.kv_state(conversation.id))  # a cache for the next turn
+        except OSError:
+            pass
         runtime.close()
         out.write("\n")
         out.flush()
         if args.stats:
             print(f"cove: {stats.completion_tokens} tokens, {stats.decode_tokens_per_s:.1f} tokens/s, "
                   f"first token after {stats.time_to_first_token_s:.2f} s, context {stats.context_used}/"
-                  f"{stats.context_size}", file=sys.stderr)
+                  f"{stats.context_size}, prompt tokens evaluated {stats.prompt_eval_tokens} of "
+                  f"{stats.prompt_tokens}", file=sys.stderr)
         return 130 if status == STOPPED else 0
     finally:
         store.close()

@@ -49,6 +49,10 @@ class AppPaths:
         """Exists only while a model is being loaded in-process."""
         return self.data_dir / "loading.json"
 
+    def kv_state(self, conversation_id: int) -> Path:
+        """Where a conversation's KV cache is kept between sessions (a cache: safe to delete)."""
+        return self.data_dir / "kv" / f"conversation-{conversation_id}.state"
+
     def ensure(self) -> "AppPaths":
         """Create the folders (not the files); returns self."""
         for folder in (self.data_dir, self.config_dir, self.models_dir):

@@ -96,6 +96,7 @@ class ChatController(QObject):
 
     def open_conversation(self, conversation_id: int) -> None:
         """Show a stored conversation."""
+        self._leave_current(conversation_id)
         def job(store: Store) -> tuple[int, list[Message]]:
             return conversation_id, store.active_path(conversation_id) if store.get_conversation(conversation_id) else []
 
@@ -107,8 +108,13 @@ class ChatController(QObject):
 
         self._store.submit(job, done)
 
+    def _leave_current(self, next_id: int) -> None:
+        if self.conversation_id and self.conversation_id != next_id and not self.busy:
+            self._gen.leave(self.conversation_id)
+
     def new_conversation(self) -> None:
         """Start an empty conversation (it is stored when the first message is sent)."""
+        self._leave_current(0)
         self.conversation_id = 0
         self.settings.last_conversation_id = 0
         self.conversation_opened.emit(0, [])
@@ -128,6 +134,7 @@ class ChatController(QObject):
             return
         self._store.submit(lambda s: (s.delete_conversation(conversation_id), s.list_conversations())[1],
                            self.conversations_changed.emit)
+        self._gen.forget(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_conversation()
 
@@ -270,7 +277,7 @@ class ChatController(QObject):
         self.answer_started.emit(answer)
         messages = messages_for_model(history, self.settings.generation.system_prompt)
         self._send_started = time.perf_counter()
-        self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id)
+        self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id, conversation_id)
 
     @Slot(int, str)
     def _on_token(self, request_id: int, text: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -17,6 +18,9 @@ from desktop.core.model_loader import ModelFileError, open_runtime, prepare_mode
 from desktop.core.paths import AppPaths
 from desktop.core.settings import GenerationSettings
 from desktop.core.store import COMPLETE, FAILED, STOPPED
+
+
+KEEP_STATES = 32  # saved KV caches kept on disk (the most recent conversations)
 
 
 class GenerationWorker(QObject):
@@ -42,7 +46,9 @@ class GenerationWorker(QObject):
         self._write_answer = write_answer  # (message_id, content, status, stats) -> None, thread-safe
         self._runtime: Any = None
         self._runtime_key: tuple[str, int, int] | None = None
+        self._kv_owner = 0  # the conversation whose tokens fill the KV cache
         self.cancel = threading.Event()
+        self.last_restored = 0  # tokens restored from disk for the last answer (0: none)
 
     @Slot(str, int, int)
     def load(self, path: str, n_ctx: int, n_threads: int) -> None:
@@ -80,18 +86,62 @@ class GenerationWorker(QObject):
 
     @Slot()
     def unload(self) -> None:
-        """Free the current model."""
+        """Free the current model (keeping its conversation's KV cache on disk)."""
         if self._runtime is not None:
+            self.leave(self._kv_owner)
             self._runtime.close()
             self._runtime = None
             self._runtime_key = None
+            self._kv_owner = 0
 
-    @Slot(int, list, dict, int)
-    def generate(self, request_id: int, messages: list, settings: dict, message_id: int) -> None:
+    # -- KV cache per conversation ("fast reopen") ------------------------------------------
+    def _state_path(self, conversation_id: int) -> Path:
+        return self._paths.kv_state(conversation_id)
+
+    @Slot(int)
+    def leave(self, conversation_id: int) -> None:
+        """The person left a conversation: keep its KV cache on disk for a fast return."""
+        if self._runtime is None or not conversation_id or conversation_id != self._kv_owner:
+            return
+        try:
+            self._runtime.save_state(self._state_path(conversation_id))
+            self._prune_states()
+        except OSError:
+            traceback.print_exc()  # a cache: losing it costs time, never data
+
+    @Slot(int)
+    def forget(self, conversation_id: int) -> None:
+        """A conversation was deleted: delete its KV cache too (it holds the conversation's tokens)."""
+        path = self._state_path(conversation_id)
+        for item in (path, path.with_name(path.name + ".json")):
+            item.unlink(missing_ok=True)
+        if self._kv_owner == conversation_id:
+            self._kv_owner = 0
+
+    def _prune_states(self, keep: int = KEEP_STATES) -> None:
+        states = sorted(self._state_path(0).parent.glob("conversation-*.state"),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in states[keep:]:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name + ".json").unlink(missing_ok=True)
+
+    def _enter(self, conversation_id: int) -> None:
+        self.last_restored = 0
+        if conversation_id == self._kv_owner:
+            return
+        self.leave(self._kv_owner)
+        self._kv_owner = conversation_id
+        if conversation_id:
+            self.last_restored = self._runtime.restore_state(self._state_path(conversation_id))
+
+    @Slot(int, list, dict, int, int)
+    def generate(self, request_id: int, messages: list, settings: dict, message_id: int,
+                 conversation_id: int = 0) -> None:
         """Stream an answer to ``messages``, saving it into message ``message_id`` as it grows."""
         if self._runtime is None:
             self.failed.emit(request_id, "No model is loaded. Pick one in the model menu.")
             return
+        self._enter(conversation_id)
         gen = GenerationSettings.from_dict(settings)
 
         def write(content: str, status: str | None, stats: dict | None) -> None:
@@ -114,6 +164,7 @@ class GenerationWorker(QObject):
             self.failed.emit(request_id, f"Generation failed unexpectedly: {exc}")
             return
         stats = self._runtime.last_stats.to_dict()
+        stats["restored_tokens"] = self.last_restored
         status = STOPPED if stats.get("stop_reason") == "cancelled" else COMPLETE
         recorder.finish(status, stats)
         self.finished.emit(request_id, status, stats)
@@ -126,8 +177,10 @@ class GenerationService(QObject):
     """
 
     load_requested = Signal(str, int, int)
-    generate_requested = Signal(int, list, dict, int)
+    generate_requested = Signal(int, list, dict, int, int)
     unload_requested = Signal()
+    leave_requested = Signal(int)
+    forget_requested = Signal(int)
 
     def __init__(self, paths: AppPaths, write_answer: Any, parent: QObject | None = None, *,
                  conservative: bool = False) -> None:
@@ -139,6 +192,8 @@ class GenerationService(QObject):
         self.load_requested.connect(self.worker.load)
         self.generate_requested.connect(self.worker.generate)
         self.unload_requested.connect(self.worker.unload)
+        self.leave_requested.connect(self.worker.leave)
+        self.forget_requested.connect(self.worker.forget)
         self._next_id = 0
         self._thread.start()
 
@@ -146,12 +201,21 @@ class GenerationService(QObject):
         """Ask the worker to load a model (it answers with model_loaded or model_failed)."""
         self.load_requested.emit(path, n_ctx, n_threads)
 
-    def generate(self, messages: list[dict[str, str]], settings: dict, message_id: int) -> int:
+    def generate(self, messages: list[dict[str, str]], settings: dict, message_id: int,
+                 conversation_id: int = 0) -> int:
         """Ask for an answer; returns the request id used in the token/finished signals."""
         self._next_id += 1
         self.worker.cancel.clear()
-        self.generate_requested.emit(self._next_id, messages, settings, message_id)
+        self.generate_requested.emit(self._next_id, messages, settings, message_id, conversation_id)
         return self._next_id
+
+    def leave(self, conversation_id: int) -> None:
+        """The person left a conversation (its KV cache is saved for a fast return)."""
+        self.leave_requested.emit(conversation_id)
+
+    def forget(self, conversation_id: int) -> None:
+        """A conversation was deleted (its saved KV cache is deleted too)."""
+        self.forget_requested.emit(conversation_id)
 
     def stop(self) -> None:
         """Stop the answer being generated (takes effect within one token)."""
