@@ -82,7 +82,8 @@ SAFE_MODE_CONTEXT = 2048
 
 
 def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
-                  probe_timeout: float = 180.0, conservative: bool = False) -> tuple[GGUFInfo, Any]:
+                  probe_timeout: float = 180.0, conservative: bool = False, gpu_layers: int = 0,
+                  flash_attention: bool = False, kv_cache_type: str = "f16") -> tuple[GGUFInfo, Any]:
     """Check and probe a model without loading it here: returns its info and the
     :class:`desktop.core.runtime.LoadConfig` that works on this machine.
 
@@ -102,7 +103,12 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     if conservative:
         trained = info.context_length or SAFE_MODE_CONTEXT
         n_ctx = min(n_ctx or SAFE_MODE_CONTEXT, SAFE_MODE_CONTEXT, trained)
-    return info, LoadConfig(n_ctx=n_ctx, n_threads=threads,
+    from desktop.core.runtime import supports_gpu_offload
+
+    layers = 0 if conservative or not supports_gpu_offload() else gpu_layers  # -1: all layers
+    return info, LoadConfig(n_ctx=n_ctx, n_threads=threads, n_gpu_layers=layers,
+                            flash_attn=flash_attention and not conservative,
+                            cache_type=kv_cache_type if not conservative else "f16",
                             use_extra_bufts=bool(verdict.config.get("use_extra_bufts")) and not conservative,
                             builtin_template=bool(verdict.config.get("builtin_template")),
                             template_note=str(verdict.config.get("template_problem", "")))

@@ -11,6 +11,7 @@ performance counters.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import threading
@@ -32,6 +33,7 @@ from desktop.core.prompt_messages import messages_for_model
 from desktop.core.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
+CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0, "q4_0": llama_lib.GGML_TYPE_Q4_0}
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message is for a person."""
@@ -53,6 +55,8 @@ class LoadConfig:
     n_gpu_layers: int = 0
     builtin_template: bool = False  # True: ignore the model's chat template, use ChatML
     template_note: str = ""         # why the model's own template is not used
+    flash_attn: bool = False
+    cache_type: str = "f16"         # KV cache: "f16", "q8_0" or "q4_0" (quantized needs flash attention)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -152,8 +156,10 @@ class Runtime:
         config = config or LoadConfig()
         n_ctx = config.n_ctx or default_context(self.info)
         n_threads = config.n_threads or GenerationSettings().effective_threads()
-        self.config = LoadConfig(n_ctx, n_threads, config.n_batch, config.use_extra_bufts, config.n_gpu_layers,
-                                 config.builtin_template, config.template_note)
+        cache_type = config.cache_type if config.cache_type in CACHE_TYPES else "f16"
+        flash_attn = config.flash_attn or cache_type != "f16"  # llama.cpp needs it for a quantized V cache
+        self.config = dataclasses.replace(config, n_ctx=n_ctx, n_threads=n_threads, flash_attn=flash_attn,
+                                          cache_type=cache_type)
         try:
             with _model_params(use_extra_bufts=config.use_extra_bufts):
                 self._llm = llama_cpp.Llama(
@@ -163,6 +169,9 @@ class Runtime:
                     n_threads=n_threads,
                     n_threads_batch=n_threads,
                     n_gpu_layers=config.n_gpu_layers,
+                    flash_attn=flash_attn,
+                    type_k=CACHE_TYPES[cache_type],
+                    type_v=CACHE_TYPES[cache_type],
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:

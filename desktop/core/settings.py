@@ -55,14 +55,44 @@ class GenerationSettings:
 
 
 @dataclass
+class AccelerationSettings:
+    """How models run: GPU offload (-1 = automatic), flash attention, KV cache type."""
+
+    gpu_layers: int = -1
+    flash_attention: bool = False
+    kv_cache_type: str = "f16"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AccelerationSettings":
+        """Build from a dict, keeping defaults for missing or bad values."""
+        result = cls()
+        if isinstance(data.get("gpu_layers"), int) and not isinstance(data.get("gpu_layers"), bool):
+            result.gpu_layers = max(-1, data["gpu_layers"])
+        if isinstance(data.get("flash_attention"), bool):
+            result.flash_attention = data["flash_attention"]
+        if data.get("kv_cache_type") in ("f16", "q8_0", "q4_0"):
+            result.kv_cache_type = data["kv_cache_type"]
+        return result
+
+
+@dataclass
 class Settings:
     """Everything Cove remembers between runs, except conversations and secrets."""
 
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    acceleration: AccelerationSettings = field(default_factory=AccelerationSettings)
+    gpu_layers_by_model: dict[str, int] = field(default_factory=dict)  # manual overrides per model path
     last_model: str = ""
     last_conversation_id: int = 0
     window_geometry: str = ""
     splitter_state: str = ""
+
+    def load_options(self, model_path: str) -> dict[str, Any]:
+        """What the generation thread needs to load ``model_path`` as the person configured it."""
+        gen, acc = self.generation, self.acceleration
+        return {"n_ctx": gen.n_ctx, "n_threads": gen.n_threads,
+                "gpu_layers": self.gpu_layers_by_model.get(model_path, acc.gpu_layers),
+                "flash_attention": acc.flash_attention, "kv_cache_type": acc.kv_cache_type}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, with the schema version."""
@@ -77,6 +107,11 @@ class Settings:
         if not isinstance(data, dict):
             return result
         result.generation = GenerationSettings.from_dict(data.get("generation") or {})
+        result.acceleration = AccelerationSettings.from_dict(data.get("acceleration") or {})
+        overrides = data.get("gpu_layers_by_model")
+        if isinstance(overrides, dict):
+            result.gpu_layers_by_model = {k: v for k, v in overrides.items()
+                                          if isinstance(k, str) and isinstance(v, int) and v >= -1}
         for name in ("last_model", "window_geometry", "splitter_state"):
             if isinstance(data.get(name), str):
                 setattr(result, name, data[name])

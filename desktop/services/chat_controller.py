@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.core.library import ModelLibrary
 from desktop.core.prompt_messages import messages_for_model
-from desktop.core.settings import GenerationSettings, Settings
+from desktop.core.settings import AccelerationSettings, GenerationSettings, Settings
 from desktop.core.store import STREAMING, Conversation, Message, Store, suggest_title
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService
@@ -150,14 +150,21 @@ class ChatController(QObject):
         if self.busy:
             self.problem.emit("Stop the answer being written before switching models.")
             return
-        gen = self.settings.generation
-        self._gen.load(path, gen.n_ctx, gen.n_threads)
+        self._gen.load(path, self.settings.load_options(path))
 
-    def apply_generation_settings(self, new: GenerationSettings) -> None:
-        """Use new generation settings; reload the model when its context or threads changed."""
-        old = self.settings.generation
+    def apply_generation_settings(self, new: GenerationSettings, acceleration: AccelerationSettings | None = None,
+                                  model_gpu_layers: int | None = None) -> None:
+        """Use new settings; reload the model when how it is loaded changed."""
+        before = self.settings.load_options(self.model_path)
         self.settings.generation = new
-        if self.model_path and (old.n_ctx, old.n_threads) != (new.n_ctx, new.n_threads):
+        if acceleration is not None:
+            self.settings.acceleration = acceleration
+        if model_gpu_layers is not None and self.model_path:
+            if model_gpu_layers == self.settings.acceleration.gpu_layers:
+                self.settings.gpu_layers_by_model.pop(self.model_path, None)
+            else:
+                self.settings.gpu_layers_by_model[self.model_path] = model_gpu_layers
+        if self.model_path and self.settings.load_options(self.model_path) != before:
             self.select_model(self.model_path)
 
     @Slot(str)

@@ -45,22 +45,30 @@ class GenerationWorker(QObject):
         self._conservative = conservative  # safe mode
         self._write_answer = write_answer  # (message_id, content, status, stats) -> None, thread-safe
         self._runtime: Any = None
-        self._runtime_key: tuple[str, int, int] | None = None
+        self._runtime_key: tuple | None = None
         self._kv_owner = 0  # the conversation whose tokens fill the KV cache
         self.cancel = threading.Event()
         self.last_restored = 0  # tokens restored from disk for the last answer (0: none)
+        self._system_info = ""  # llama.cpp's build report, read on this thread (importing llama_cpp is slow)
+        self._gpu_offload = False
 
-    @Slot(str, int, int)
-    def load(self, path: str, n_ctx: int, n_threads: int) -> None:
-        """Load ``path`` (replacing the current model) unless it is already loaded so."""
-        key = (path, n_ctx, n_threads)
+    @Slot(str, dict)
+    def load(self, path: str, options: dict) -> None:
+        """Load ``path`` (replacing the current model) unless it is already loaded so.
+
+        ``options``: n_ctx, n_threads, gpu_layers, flash_attention, kv_cache_type (see Settings.load_options).
+        """
+        key = (path, tuple(sorted(options.items())))
+        if not self._system_info:
+            from desktop.core.runtime import supports_gpu_offload, system_info
+
+            self._system_info, self._gpu_offload = system_info(), supports_gpu_offload()
         if self._runtime is not None and self._runtime_key == key:
             self.model_loaded.emit(path, self._describe())
             return
         self.model_loading.emit(path)
         try:
-            info, config = prepare_model(path, self._paths, n_ctx=n_ctx, n_threads=n_threads,
-                                         conservative=self._conservative)
+            info, config = prepare_model(path, self._paths, conservative=self._conservative, **options)
             self.unload()  # only once the new file has passed its checks
             self._runtime = open_runtime(info, config, self._paths)
             self._runtime_key = key
@@ -81,7 +89,10 @@ class GenerationWorker(QObject):
             "name": runtime.path.name.removesuffix(".gguf"), "architecture": info.architecture,
             "n_ctx": runtime.n_ctx, "threads": runtime.config.n_threads,
             "quantization": info.quantization, "repacking": runtime.config.use_extra_bufts,
-            "safe_mode": self._conservative, "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
+            "safe_mode": self._conservative, "gpu_layers": runtime.config.n_gpu_layers,
+            "flash_attention": runtime.config.flash_attn, "kv_cache_type": runtime.config.cache_type,
+            "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
+            "system_info": self._system_info, "gpu_offload": self._gpu_offload,
         }
 
     @Slot()
@@ -176,7 +187,7 @@ class GenerationService(QObject):
     Signals: the worker's, re-emitted on the GUI thread (see :class:`GenerationWorker`).
     """
 
-    load_requested = Signal(str, int, int)
+    load_requested = Signal(str, dict)
     generate_requested = Signal(int, list, dict, int, int)
     unload_requested = Signal()
     leave_requested = Signal(int)
@@ -197,9 +208,9 @@ class GenerationService(QObject):
         self._next_id = 0
         self._thread.start()
 
-    def load(self, path: str, n_ctx: int = 0, n_threads: int = 0) -> None:
+    def load(self, path: str, options: dict | None = None) -> None:
         """Ask the worker to load a model (it answers with model_loaded or model_failed)."""
-        self.load_requested.emit(path, n_ctx, n_threads)
+        self.load_requested.emit(path, dict(options or {}))
 
     def generate(self, messages: list[dict[str, str]], settings: dict, message_id: int,
                  conversation_id: int = 0) -> int:

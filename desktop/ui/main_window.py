@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(c.stop)
         self.regenerate_button.clicked.connect(c.regenerate)
         self.open_model_button.clicked.connect(self.open_model_dialog)
-        self.settings_button.clicked.connect(self.open_settings_dialog)
+        self.settings_button.clicked.connect(lambda: self.open_settings_dialog("Generation"))
         self.model_picker.activated.connect(self._picker_activated)
         self.banner_close.clicked.connect(self.banner_box.hide)
         self.chat_view.copied.connect(lambda _t: self.statusBar().showMessage("Code copied to the clipboard", 3000))
@@ -175,12 +175,16 @@ class MainWindow(QMainWindow):
 
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
+        from desktop.ui.hardware_panel import HardwarePanel
         from desktop.ui.privacy_panel import PrivacyPanel
         from desktop.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.controller.settings.generation, PrivacyPanel(self.network, self.secrets), self)
-        dialog.tabs.setCurrentIndex(0 if tab == "Generation" else 1)
-        dialog.applied.connect(self.controller.apply_generation_settings)
+        c = self.controller
+        hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
+                                 c.settings.gpu_layers_by_model.get(c.model_path))
+        dialog = SettingsDialog(c.settings.generation, PrivacyPanel(self.network, self.secrets), hardware, self)
+        dialog.tabs.setCurrentIndex(["Generation", "Hardware", "Privacy"].index(tab))
+        dialog.applied.connect(lambda values: c.apply_generation_settings(*values))
         self.settings_dialog = dialog
         dialog.open()
 

@@ -84,18 +84,21 @@ class GenerationPanel(QWidget):
 
 
 class SettingsDialog(QDialog):
-    """Generation and privacy settings. Signals: applied(GenerationSettings) on OK."""
+    """Generation, hardware and privacy settings. Signals: applied(tuple) on OK."""
 
     applied = Signal(object)
 
-    def __init__(self, settings: GenerationSettings, privacy: QWidget, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: GenerationSettings, privacy: QWidget, hardware: QWidget,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(620, 560)
         self.generation = GenerationPanel(settings)
         self.privacy = privacy
+        self.hardware = hardware
         self.tabs = QTabWidget()
         self.tabs.addTab(self.generation, "Generation")
+        self.tabs.addTab(hardware, "Hardware")
         self.tabs.addTab(privacy, "Privacy")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -109,6 +112,6 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def accept(self) -> None:
-        """Apply and close."""
-        self.applied.emit(self.generation.values())
+        """Apply and close: ``applied`` carries (GenerationSettings, AccelerationSettings, model GPU layers)."""
+        self.applied.emit((self.generation.values(), self.hardware.acceleration(), self.hardware.model_gpu_layers()))
         super().accept()
