@@ -35,6 +35,7 @@ class ChatController(QObject):
         models_listed(list): ModelEntry items for the picker.
         problem(str): something the person should be told (bad input, failures).
         draft_returned(str): a message that could not be stored goes back into the composer.
+        versions_changed(dict): message id -> ids of its versions changed for the shown branch.
     """
 
     conversations_changed = Signal(list)
@@ -48,6 +49,7 @@ class ChatController(QObject):
     models_listed = Signal(list)
     problem = Signal(str)
     draft_returned = Signal(str)
+    versions_changed = Signal(object)  # int keys: not a QVariantMap
 
     def __init__(self, store: StoreService, generation: GenerationService, library: ModelLibrary,
                  settings: Settings, parent: QObject | None = None) -> None:
@@ -57,6 +59,8 @@ class ChatController(QObject):
         self._library = library
         self.settings = settings
         self.conversation_id = 0
+        self.versions: dict[int, list[int]] = {}  # message id -> ids of its versions, for < 2/3 >
+        self.focus_message = 0
         self.model_path = ""
         self.model_ready = False
         self.model_info: dict = {}
@@ -94,19 +98,64 @@ class ChatController(QObject):
         """Reload the conversation list."""
         self._store.submit(lambda s: s.list_conversations(), self.conversations_changed.emit)
 
-    def open_conversation(self, conversation_id: int) -> None:
-        """Show a stored conversation."""
+    def open_conversation(self, conversation_id: int, focus_message: int = 0) -> None:
+        """Show a stored conversation (scrolled to ``focus_message`` when given)."""
         self._leave_current(conversation_id)
-        def job(store: Store) -> tuple[int, list[Message]]:
-            return conversation_id, store.active_path(conversation_id) if store.get_conversation(conversation_id) else []
 
-        def done(result: tuple[int, list[Message]]) -> None:
-            cid, messages = result
-            self.conversation_id = cid
-            self.settings.last_conversation_id = cid
-            self.conversation_opened.emit(cid, messages)
+        def job(store: Store) -> tuple[int, list[Message], dict[int, list[int]]]:
+            if not store.get_conversation(conversation_id):
+                return conversation_id, [], {}
+            path = store.active_path(conversation_id)
+            return conversation_id, path, version_map(store, path)
 
-        self._store.submit(job, done)
+        self._store.submit(job, lambda result: self._show(*result, focus_message))
+
+    def _show(self, cid: int, messages: list[Message], versions: dict[int, list[int]], focus: int = 0) -> None:
+        self.conversation_id = cid
+        self.settings.last_conversation_id = cid
+        self.versions = versions
+        self.focus_message = focus
+        self.conversation_opened.emit(cid, messages)
+
+    def show_version(self, message_id: int, step: int) -> None:
+        """Show the previous (-1) or next (+1) version of a message and the branch below it."""
+        siblings = self.versions.get(message_id, [])
+        if self.busy or message_id not in siblings:
+            return
+        index = siblings.index(message_id) + step
+        if not 0 <= index < len(siblings):
+            return
+        cid, target = self.conversation_id, siblings[index]
+
+        def job(store: Store) -> tuple[int, list[Message], dict[int, list[int]]]:
+            path = store.switch_branch(cid, target)
+            return cid, path, version_map(store, path)
+
+        self._store.submit(job, lambda result: self._show(*result))
+
+    def edit_message(self, message_id: int, text: str) -> None:
+        """Ask again with an edited question: a new version beside the old one, then a new answer."""
+        if not text.strip():
+            self.problem.emit("The message is empty. Type a question first.")
+            return
+        if self.busy or not self.model_ready:
+            self.problem.emit("Wait for the answer being written, or pick a model first.")
+            return
+        cid = self.conversation_id
+        self._set_busy_placeholder()
+
+        def job(store: Store) -> tuple[list[Message], Message, dict[int, list[int]]]:
+            user = store.edit_user_message(message_id, text)
+            history = store.active_path(cid)
+            answer = store.add_message(cid, "assistant", "", parent_id=user.id, status=STREAMING)
+            return history, answer, version_map(store, history)
+
+        def done(result: tuple[list[Message], Message, dict[int, list[int]]]) -> None:
+            history, answer, versions = result
+            self._show(cid, history, versions)
+            self._start_answer(cid, history, answer)
+
+        self._store.submit(job, done, lambda _message: self._clear_busy())
 
     def _leave_current(self, next_id: int) -> None:
         if self.conversation_id and self.conversation_id != next_id and not self.busy:
@@ -259,10 +308,15 @@ class ChatController(QObject):
                 self.problem.emit("There is no question to answer again.")
                 return
             history, answer = result
-            self.conversation_opened.emit(cid, history)
+            self._show(cid, history, {})
             self._start_answer(cid, history, answer)
+            self._store.submit(lambda store: version_map(store, history + [answer]), self._update_versions)
 
         self._store.submit(job, done, lambda _message: self._clear_busy())
+
+    def _update_versions(self, versions: dict[int, list[int]]) -> None:
+        self.versions = versions
+        self.versions_changed.emit(versions)
 
     def stop(self) -> None:
         """Stop the answer being written; what was written so far is kept."""
@@ -319,3 +373,13 @@ class ChatController(QObject):
         self._clear_busy()
         self.answer_finished.emit(message_id, "failed", {"error": message})
         self.problem.emit(message)
+
+
+def version_map(store: Store, path: list[Message]) -> dict[int, list[int]]:
+    """For each shown message that has other versions: the ids of all its versions, oldest first."""
+    result: dict[int, list[int]] = {}
+    for message in path:
+        siblings = store.siblings(message.id)
+        if len(siblings) > 1:
+            result[message.id] = [m.id for m in siblings]
+    return result

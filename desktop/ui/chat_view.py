@@ -14,10 +14,16 @@ EMPTY_HINT = ("<h2>Start a conversation</h2><p>Ask anything. Everything you type
               "</p><p style='color: gray;'>Enter sends · Shift+Enter adds a line</p>")
 
 
+CONTEXT_MARKER = ("Messages above this line no longer fit in the model's context window: "
+                  "the model does not see them when it answers.")
+
+
 class ChatView(QScrollArea):
-    """Signals: copied(str) when a code block was copied."""
+    """Signals: copied(str); version_step(int, int) and edit_requested(int) from the messages."""
 
     copied = Signal(str)
+    version_step = Signal(int, int)
+    edit_requested = Signal(int)
 
     def __init__(self, renderer: MarkdownRenderer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +45,12 @@ class ChatView(QScrollArea):
         self._widgets: dict[int, MessageWidget] = {}
         self._order: list[MessageWidget] = []
         self._stick_to_bottom = True
+        self.context_marker = QLabel("⤒  " + CONTEXT_MARKER)
+        self.context_marker.setWordWrap(True)
+        self.context_marker.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.context_marker.setStyleSheet("color: palette(placeholder-text); border-top: 1px dashed gray;"
+                                          " padding: 4px; font-size: small;")
+        self.context_marker.hide()
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
@@ -53,6 +65,7 @@ class ChatView(QScrollArea):
 
     def set_messages(self, messages: list[Message], streaming_id: int = 0) -> None:
         """Show these messages, replacing what was shown."""
+        self.mark_context_start(0)
         for widget in self._order:
             widget.setParent(None)
             widget.deleteLater()
@@ -69,6 +82,8 @@ class ChatView(QScrollArea):
         """Append one message at the bottom."""
         widget = MessageWidget(message, self._renderer, self._container)
         widget.copied.connect(self.copied)
+        widget.version_step.connect(self.version_step)
+        widget.edit_requested.connect(self.edit_requested)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets[message.id] = widget
         self._order.append(widget)
@@ -88,6 +103,32 @@ class ChatView(QScrollArea):
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.stream_text(text)
+
+    def apply_versions(self, versions: dict[int, list[int]]) -> None:
+        """Show ``‹ n/m ›`` on messages that have several versions."""
+        for widget in self._order:
+            ids = versions.get(widget.message.id, [])
+            widget.set_versions(ids.index(widget.message.id) if widget.message.id in ids else 0, max(1, len(ids)))
+
+    def mark_context_start(self, dropped: int) -> None:
+        """Put the context marker below the first ``dropped`` messages (0 hides it)."""
+        self._layout.removeWidget(self.context_marker)
+        if dropped <= 0 or dropped >= len(self._order):
+            self.context_marker.hide()
+            return
+        index = self._layout.indexOf(self._order[dropped])
+        self._layout.insertWidget(index, self.context_marker)
+        self.context_marker.show()
+
+    def scroll_to(self, message_id: int) -> None:
+        """Bring a message into view and flash its frame."""
+        widget = self._widgets.get(message_id)
+        if widget is None:
+            return
+        self._stick_to_bottom = False
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
+        widget.setStyleSheet(widget.styleSheet() + " QFrame { border: 2px solid palette(highlight); }")
+        QTimer.singleShot(1500, lambda: widget.setStyleSheet(widget.styleSheet().split(" QFrame {")[0]))
 
     def set_renderer(self, renderer: MarkdownRenderer) -> None:
         """Switch theme and re-render."""

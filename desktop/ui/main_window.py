@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.addActions([new_action, stop_action, open_action])
         self.file_dialog: QFileDialog | None = None
         self.settings_dialog = None
+        self.edit_dialog = None
 
     def _connect(self) -> None:
         c = self.controller
@@ -145,6 +146,9 @@ class MainWindow(QMainWindow):
         c.answer_started.connect(self._on_answer_started)
         c.answer_updated.connect(self.chat_view.update_text)
         c.answer_finished.connect(self._on_answer_finished)
+        c.versions_changed.connect(self.chat_view.apply_versions)
+        self.chat_view.version_step.connect(c.show_version)
+        self.chat_view.edit_requested.connect(self.edit_message_dialog)
         c.busy_changed.connect(self._on_busy)
         c.model_state.connect(self._on_model_state)
         c.models_listed.connect(self._on_models)
@@ -158,6 +162,20 @@ class MainWindow(QMainWindow):
         if self.controller.send(text):
             self.composer.clear()
             self.banner_box.hide()
+
+    def edit_message_dialog(self, message_id: int) -> None:
+        """Edit a question (non-blocking dialog); the edited one is asked as a new version."""
+        from PySide6.QtWidgets import QInputDialog
+
+        widget = self.chat_view.widget_for(message_id)
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Edit message")
+        dialog.setLabelText("Your message (the original is kept as a version):")
+        dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput, True)
+        dialog.setTextValue(widget.text if widget else "")
+        dialog.textValueSelected.connect(lambda text: self.controller.edit_message(message_id, text))
+        self.edit_dialog = dialog
+        dialog.open()
 
     def _restore_draft(self, text: str) -> None:
         if not self.composer.toPlainText().strip():
@@ -208,6 +226,11 @@ class MainWindow(QMainWindow):
 
     def _on_conversation_opened(self, cid: int, messages: list[Message]) -> None:
         self.chat_view.set_messages(messages, self.controller.streaming_message_id)
+        self.chat_view.apply_versions(self.controller.versions)
+        answers = [m for m in messages if m.role == "assistant" and m.stats]
+        self.chat_view.mark_context_start(int(answers[-1].stats.get("dropped_messages", 0)) if answers else 0)
+        if self.controller.focus_message:
+            self.chat_view.scroll_to(self.controller.focus_message)
         self._update_regenerate()
         self.sidebar.select(cid)
         self.composer.setFocus()
@@ -225,6 +248,8 @@ class MainWindow(QMainWindow):
             self.chat_view.finish_text(message_id, widget.text)
             widget.set_status(status, stats.get("error", ""))
         self.stats_label.setText(format_stats(stats))
+        if stats.get("dropped_messages"):
+            self.chat_view.mark_context_start(int(stats["dropped_messages"]))
 
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)

@@ -38,9 +38,12 @@ class AutoHeightBrowser(QTextBrowser):
 
 
 class MessageWidget(QFrame):
-    """Shows one message. Signals: copied(str) when a code block was copied."""
+    """Shows one message. Signals: copied(str) when something was copied; version_step(int message
+    id, int step) for the ‹ › version buttons; edit_requested(int message id) for Edit."""
 
     copied = Signal(str)
+    version_step = Signal(int, int)
+    edit_requested = Signal(int)
 
     def __init__(self, message: Message, renderer: MarkdownRenderer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,11 +72,31 @@ class MessageWidget(QFrame):
         self.copy_button.setToolTip("Copy the whole message as Markdown")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy_message)
+        self.previous_version = QToolButton()
+        self.previous_version.setText("‹")
+        self.previous_version.setToolTip("Previous version")
+        self.previous_version.setAutoRaise(True)
+        self.next_version = QToolButton()
+        self.next_version.setText("›")
+        self.next_version.setToolTip("Next version")
+        self.next_version.setAutoRaise(True)
+        self.version_label = QLabel()
+        self.previous_version.clicked.connect(lambda: self.version_step.emit(self.message.id, -1))
+        self.next_version.clicked.connect(lambda: self.version_step.emit(self.message.id, 1))
+        self.edit_button = QToolButton()
+        self.edit_button.setText("Edit")
+        self.edit_button.setToolTip("Ask again with an edited question (the original stays as a version)")
+        self.edit_button.setAutoRaise(True)
+        self.edit_button.setVisible(message.role == "user")
+        self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message.id))
         header_row = QHBoxLayout()
         header_row.setContentsMargins(0, 0, 0, 0)
         header_row.addWidget(self.header)
         header_row.addStretch(1)
-        header_row.addWidget(self.copy_button)
+        for widget in (self.previous_version, self.version_label, self.next_version, self.edit_button,
+                       self.copy_button):
+            header_row.addWidget(widget)
+        self.set_versions(0, 1)
         layout.addLayout(header_row)
         layout.addWidget(self.body)
         layout.addWidget(self.state)
@@ -162,6 +185,19 @@ class MessageWidget(QFrame):
         self.status = STREAMING
         self.state.setText("Incomplete — Cove closed while this answer was being written")
         self.state.setVisible(True)
+
+    def set_versions(self, index: int, count: int) -> None:
+        """Show ``‹ index+1/count ›`` when the message has other versions."""
+        several = count > 1
+        for widget in (self.previous_version, self.version_label, self.next_version):
+            widget.setVisible(several)
+        self.version_label.setText(f"{index + 1}/{count}")
+        self.previous_version.setEnabled(index > 0)
+        self.next_version.setEnabled(index < count - 1)
+
+    def version_text(self) -> str:
+        """The ``2/3`` shown, or an empty string."""
+        return self.version_label.text() if not self.version_label.isHidden() else ""
 
     def copy_message(self) -> None:
         """Copy the whole message (its Markdown source) to the clipboard."""
