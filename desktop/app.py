@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
 from desktop.core import network_guard
+from desktop.core.instance_lock import READ_ONLY_MESSAGE, FileLock, window_lock_path
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import clear_crash_marker, read_crash_marker
 from desktop.core.paths import AppPaths, app_paths
@@ -37,7 +38,10 @@ class CoveApp(QObject):
         self.settings: Settings = load_settings(paths.settings_file)
         self.crash = read_crash_marker(paths)
         self.library = ModelLibrary(paths)
-        self.store = StoreService(paths.database)
+        # One window owns the data; a second one on the same folder opens it read-only.
+        self.instance_lock = FileLock(window_lock_path(paths.database))
+        self.read_only = not self.instance_lock.acquire()
+        self.store = StoreService(paths.database, read_only=self.read_only)
         self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode)
         self.controller = ChatController(self.store, self.generation, self.library, self.settings)
         self.network = network_guard.install(network_guard.NetworkLog())
@@ -47,6 +51,7 @@ class CoveApp(QObject):
         self.window.restore_state(self.settings.window_geometry, "")
         self.window.closing.connect(self.shutdown)
         self.store.error.connect(self.window.show_problem)
+        self.store.notice.connect(self.window.show_problem)
         self.store.opened.connect(self._on_store_opened)
         self._shut = False
 
@@ -55,6 +60,8 @@ class CoveApp(QObject):
         self.window.show()
         self.window.restore_state("", self.settings.splitter_state)  # sizes need the shown window
         self.store.start()
+        if self.read_only:
+            self.window.show_problem(READ_ONLY_MESSAGE)
         threading.Thread(target=warm_up, name="cove-warm-up", daemon=True).start()  # Pygments lexers
         if self.crash is not None:
             self.window.show_problem(
@@ -65,6 +72,7 @@ class CoveApp(QObject):
 
     def _on_store_opened(self) -> None:
         c = self.controller
+        self.store.submit(lambda s: s.purge_deleted(0.0))  # Undo is offered within a session only
         c.refresh_conversations()
         c.refresh_models()
         if self.settings.last_conversation_id:
@@ -93,12 +101,14 @@ class CoveApp(QObject):
             return
         self._shut = True
         self.settings.window_geometry, self.settings.splitter_state = self.window.geometry_state()
-        try:
-            save_settings(self.paths.settings_file, self.settings)
-        except OSError as exc:
-            print(f"cove: could not save settings: {exc}", file=sys.stderr)
+        if not self.read_only:  # the window that owns the data keeps its settings
+            try:
+                save_settings(self.paths.settings_file, self.settings)
+            except OSError as exc:
+                print(f"cove: could not save settings: {exc}", file=sys.stderr)
         self.generation.shutdown()
         self.store.stop()
+        self.instance_lock.release()
         network_guard.uninstall(self.network)
 
 

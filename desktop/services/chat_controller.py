@@ -36,6 +36,8 @@ class ChatController(QObject):
         problem(str): something the person should be told (bad input, failures).
         draft_returned(str): a message that could not be stored goes back into the composer.
         versions_changed(dict): message id -> ids of its versions changed for the shown branch.
+        search_results(str, list): the query and its SearchHit list, best first.
+        conversation_deleted(int, str): id and title of a conversation just deleted (undo is possible).
     """
 
     conversations_changed = Signal(list)
@@ -50,6 +52,8 @@ class ChatController(QObject):
     problem = Signal(str)
     draft_returned = Signal(str)
     versions_changed = Signal(object)  # int keys: not a QVariantMap
+    search_results = Signal(str, list)
+    conversation_deleted = Signal(int, str)
 
     def __init__(self, store: StoreService, generation: GenerationService, library: ModelLibrary,
                  settings: Settings, parent: QObject | None = None) -> None:
@@ -157,6 +161,23 @@ class ChatController(QObject):
 
         self._store.submit(job, done, lambda _message: self._clear_busy())
 
+    def restore_conversation(self, conversation_id: int) -> None:
+        """Undo a delete."""
+        self._store.submit(lambda s: (s.restore_conversation(conversation_id), s.list_conversations())[1],
+                           self.conversations_changed.emit)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        """Pin a conversation to the top of the list, or unpin it."""
+        self._store.submit(lambda s: (s.set_pinned(conversation_id, pinned), s.list_conversations())[1],
+                           self.conversations_changed.emit)
+
+    def search(self, query: str) -> None:
+        """Search every conversation (off the GUI thread); answers with search_results."""
+        if not query.strip():
+            self.search_results.emit(query, [])
+            return
+        self._store.submit(lambda s: s.search(query, limit=50), lambda hits: self.search_results.emit(query, hits))
+
     def _leave_current(self, next_id: int) -> None:
         if self.conversation_id and self.conversation_id != next_id and not self.busy:
             self._gen.leave(self.conversation_id)
@@ -177,12 +198,22 @@ class ChatController(QObject):
                            self.conversations_changed.emit)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete a conversation (the window asks for confirmation first)."""
+        """Delete a conversation (the window asks first, and offers Undo after)."""
         if conversation_id == self._streaming_conversation and self.busy:
             self.problem.emit("Stop the answer being written before deleting its conversation.")
             return
-        self._store.submit(lambda s: (s.delete_conversation(conversation_id), s.list_conversations())[1],
-                           self.conversations_changed.emit)
+
+        def job(store: Store) -> tuple[str, list[Conversation]]:
+            conversation = store.get_conversation(conversation_id)
+            store.delete_conversation(conversation_id)
+            return (conversation.title if conversation else ""), store.list_conversations()
+
+        def done(result: tuple[str, list[Conversation]]) -> None:
+            title, conversations = result
+            self.conversations_changed.emit(conversations)
+            self.conversation_deleted.emit(conversation_id, title)
+
+        self._store.submit(job, done)
         self._gen.forget(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_conversation()

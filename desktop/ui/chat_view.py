@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
+from shiboken6 import isValid
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.core.render import MarkdownRenderer
@@ -126,9 +127,29 @@ class ChatView(QScrollArea):
         if widget is None:
             return
         self._stick_to_bottom = False
-        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
-        widget.setStyleSheet(widget.styleSheet() + " QFrame { border: 2px solid palette(highlight); }")
-        QTimer.singleShot(1500, lambda: widget.setStyleSheet(widget.styleSheet().split(" QFrame {")[0]))
+        original = widget.styleSheet()
+
+        def show() -> None:
+            if isValid(widget):
+                self.ensureWidgetVisible(widget, 0, 40)
+
+        def unflash() -> None:
+            if isValid(widget):
+                widget.setStyleSheet(original)
+
+        QTimer.singleShot(0, show)
+        QTimer.singleShot(120, show)  # again once the new messages have been laid out
+        widget.setStyleSheet(original + " QFrame#" + widget.objectName() + " { border: 2px solid palette(highlight); }")
+        QTimer.singleShot(1500, unflash)
+
+    def is_in_view(self, message_id: int) -> bool:
+        """True when some of the message is inside the visible area."""
+        widget = self._widgets.get(message_id)
+        if widget is None:
+            return False
+        top = widget.mapTo(self._container, widget.rect().topLeft()).y()
+        value = self.verticalScrollBar().value()
+        return top < value + self.viewport().height() and top + widget.height() > value
 
     def set_renderer(self, renderer: MarkdownRenderer) -> None:
         """Switch theme and re-render."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
@@ -109,9 +109,19 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([240, 860])
         self.setCentralWidget(self.splitter)
 
+        self.undo_label = QLabel()
+        self.undo_button = QPushButton("Undo")
+        self.undo_box = QWidget()
+        undo_row = QHBoxLayout(self.undo_box)
+        undo_row.setContentsMargins(0, 0, 0, 0)
+        undo_row.addWidget(self.undo_label)
+        undo_row.addWidget(self.undo_button)
+        self.undo_box.hide()
+        self._undo_id = 0
         self.model_status = QLabel("No model loaded")
         self.stats_label = QLabel()
         self.statusBar().addWidget(self.model_status, 1)
+        self.statusBar().addPermanentWidget(self.undo_box)
         self.statusBar().addPermanentWidget(self.stats_label)
 
         new_action = QAction("New chat", self, shortcut=QKeySequence.StandardKey.New)
@@ -120,7 +130,10 @@ class MainWindow(QMainWindow):
         stop_action.triggered.connect(self.controller.stop)
         open_action = QAction("Open model…", self, shortcut=QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.open_model_dialog)
-        self.addActions([new_action, stop_action, open_action])
+        find_action = QAction("Search conversations", self, shortcut=QKeySequence.StandardKey.Find)
+        find_action.triggered.connect(lambda: (self.sidebar.search_box.setFocus(), self.sidebar.search_box.selectAll()))
+        self.find_action = find_action
+        self.addActions([new_action, stop_action, open_action, find_action])
         self.file_dialog: QFileDialog | None = None
         self.settings_dialog = None
         self.edit_dialog = None
@@ -131,6 +144,12 @@ class MainWindow(QMainWindow):
         self.sidebar.open_requested.connect(c.open_conversation)
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
+        self.sidebar.pin_requested.connect(c.set_pinned)
+        self.sidebar.search_requested.connect(c.search)
+        self.sidebar.hit_requested.connect(c.open_conversation)
+        c.search_results.connect(self.sidebar.show_results)
+        c.conversation_deleted.connect(self._offer_undo)
+        self.undo_button.clicked.connect(self._undo_delete)
         self.composer.submitted.connect(self.send)
         self.send_button.clicked.connect(lambda: self.send(self.composer.toPlainText()))
         self.stop_button.clicked.connect(c.stop)
@@ -176,6 +195,18 @@ class MainWindow(QMainWindow):
         dialog.textValueSelected.connect(lambda text: self.controller.edit_message(message_id, text))
         self.edit_dialog = dialog
         dialog.open()
+
+    def _offer_undo(self, conversation_id: int, title: str) -> None:
+        self._undo_id = conversation_id
+        self.undo_label.setText(f"Deleted “{title}”.")
+        self.undo_box.show()
+        QTimer.singleShot(15_000, lambda: self._undo_id == conversation_id and self.undo_box.hide())
+
+    def _undo_delete(self) -> None:
+        if self._undo_id:
+            self.controller.restore_conversation(self._undo_id)
+        self._undo_id = 0
+        self.undo_box.hide()
 
     def _restore_draft(self, text: str) -> None:
         if not self.composer.toPlainText().strip():

@@ -1,22 +1,58 @@
-"""The conversation list: new, open, rename, delete (with confirmation)."""
+"""The conversation list: search, new, open, pin, rename, delete (with confirmation and undo),
+grouped by date."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import html
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QInputDialog, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from desktop.core.store import Conversation
 
 
+GROUPS = ("Pinned", "Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
+
+
+def date_group(conversation: Conversation, now: float | None = None) -> str:
+    """The heading a conversation is listed under."""
+    if conversation.pinned:
+        return "Pinned"
+    today = time.localtime(now if now is not None else time.time())
+    midnight = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, 0, 0, 0, 0, 0, -1))
+    age = midnight - conversation.updated_at
+    if age <= 0:
+        return "Today"
+    if age <= 86400:
+        return "Yesterday"
+    if age <= 7 * 86400:
+        return "Previous 7 days"
+    return "Previous 30 days" if age <= 30 * 86400 else "Older"
+
+
+def snippet_html(snippet: str) -> str:
+    """A search snippet with its matches highlighted (the store marks them with \x02..\x03)."""
+    from desktop.core.store_search import MATCH_END, MATCH_START
+
+    escaped = html.escape(snippet)
+    return (escaped.replace(MATCH_START, "<span style='background:#ffd54f; color:black;'><b>")
+            .replace(MATCH_END, "</b></span>"))
+
+
 class Sidebar(QWidget):
-    """Signals: new_requested(), open_requested(int), rename_requested(int, str), delete_requested(int)."""
+    """Signals: new_requested(), open_requested(int), rename_requested(int, str), delete_requested(int),
+    pin_requested(int, bool), search_requested(str), hit_requested(int conversation, int message)."""
 
     new_requested = Signal()
     open_requested = Signal(int)
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
+    pin_requested = Signal(int, bool)
+    search_requested = Signal(str)
+    hit_requested = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,8 +68,27 @@ class Sidebar(QWidget):
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._clicked)
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search all conversations (Ctrl+F)")
+        self.search_box.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(lambda: self.search_requested.emit(self.search_box.text()))
+        self.search_box.textChanged.connect(lambda _t: self._search_timer.start())
+        self.results = QListWidget()
+        self.results.setWordWrap(True)
+        self.results.itemClicked.connect(self._hit_clicked)
+        self.results.itemActivated.connect(self._hit_clicked)
+        self.results.hide()
+        self.no_results = QLabel("No messages match.")
+        self.no_results.hide()
+        layout.addWidget(self.search_box)
         layout.addWidget(self.new_button)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.results, 1)
+        layout.addWidget(self.no_results)
+        self._pinned: dict[int, bool] = {}
         rename = QAction("Rename", self.list, shortcut=QKeySequence(Qt.Key.Key_F2))
         rename.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         rename.triggered.connect(lambda: self.ask_rename(self.current_id()))
@@ -48,14 +103,56 @@ class Sidebar(QWidget):
         """Show the list, keeping ``current_id`` selected."""
         self.list.blockSignals(True)
         self.list.clear()
+        self._pinned = {c.id: c.pinned for c in conversations}
+        group = ""
         for conversation in conversations:
-            item = QListWidgetItem(conversation.title)
+            heading = date_group(conversation)
+            if heading != group:
+                group = heading
+                header = QListWidgetItem(heading)
+                header.setFlags(Qt.ItemFlag.NoItemFlags)
+                font = header.font()
+                font.setBold(True)
+                font.setPointSizeF(font.pointSizeF() * 0.85)
+                header.setFont(font)
+                self.list.addItem(header)
+            item = QListWidgetItem(("📌 " if conversation.pinned else "") + conversation.title)
             item.setData(Qt.ItemDataRole.UserRole, conversation.id)
             item.setToolTip(conversation.title)
             self.list.addItem(item)
             if conversation.id == current_id:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
+
+    def show_results(self, query: str, hits: list) -> None:
+        """Show search hits (or the conversation list again when the query is empty)."""
+        if query != self.search_box.text():
+            return  # an older query's answer
+        searching = bool(query.strip())
+        self.list.setVisible(not searching)
+        self.new_button.setVisible(not searching)
+        self.results.setVisible(searching and bool(hits))
+        self.no_results.setVisible(searching and not hits)
+        self.results.clear()
+        for hit in hits:
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, (hit.conversation_id, hit.message_id))
+            label = QLabel(f"<b>{html.escape(hit.conversation_title)}</b><br>"
+                           f"<span style='color:gray;'>{'You' if hit.role == 'user' else 'Assistant'}:</span> "
+                           f"{snippet_html(hit.snippet)}")
+            label.setWordWrap(True)
+            label.setContentsMargins(4, 4, 4, 4)
+            item.setSizeHint(label.sizeHint().expandedTo(label.minimumSizeHint()) + QSize(0, 12))
+            self.results.addItem(item)
+            self.results.setItemWidget(item, label)
+
+    def result_texts(self) -> list[str]:
+        """The hits shown, as plain text (title and snippet)."""
+        return [self.results.itemWidget(self.results.item(i)).text() for i in range(self.results.count())]
+
+    def _hit_clicked(self, item: QListWidgetItem) -> None:
+        conversation_id, message_id = item.data(Qt.ItemDataRole.UserRole)
+        self.hit_requested.emit(conversation_id, message_id)
 
     def select(self, conversation_id: int) -> None:
         """Highlight a conversation without opening it again."""
@@ -72,18 +169,27 @@ class Sidebar(QWidget):
         return int(item.data(Qt.ItemDataRole.UserRole)) if item else 0
 
     def titles(self) -> list[str]:
-        """The titles shown, top to bottom."""
-        return [self.list.item(i).text() for i in range(self.list.count())]
+        """The conversation titles shown, top to bottom (without the date headings)."""
+        return [self.list.item(i).text().removeprefix("📌 ") for i in range(self.list.count())
+                if self.list.item(i).data(Qt.ItemDataRole.UserRole) is not None]
+
+    def headings(self) -> list[str]:
+        """The date headings shown."""
+        return [self.list.item(i).text() for i in range(self.list.count())
+                if self.list.item(i).data(Qt.ItemDataRole.UserRole) is None]
 
     def _clicked(self, item: QListWidgetItem) -> None:
-        self.open_requested.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+        if item.data(Qt.ItemDataRole.UserRole) is not None:
+            self.open_requested.emit(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def _menu(self, pos) -> None:  # noqa: ANN001 - QPoint
         item = self.list.itemAt(pos)
-        if item is None:
+        if item is None or item.data(Qt.ItemDataRole.UserRole) is None:
             return
         cid = int(item.data(Qt.ItemDataRole.UserRole))
         menu = QMenu(self)
+        pinned = self._pinned.get(cid, False)
+        menu.addAction("Unpin" if pinned else "Pin to top", lambda: self.pin_requested.emit(cid, not pinned))
         menu.addAction("Rename…", lambda: self.ask_rename(cid))
         menu.addAction("Delete…", lambda: self.ask_delete(cid))
         menu.exec(self.list.mapToGlobal(pos))
@@ -91,7 +197,7 @@ class Sidebar(QWidget):
     def _title_of(self, cid: int) -> str:
         for row in range(self.list.count()):
             if self.list.item(row).data(Qt.ItemDataRole.UserRole) == cid:
-                return self.list.item(row).text()
+                return self.list.item(row).text().removeprefix("📌 ")
         return ""
 
     def ask_rename(self, cid: int) -> None:
@@ -111,7 +217,7 @@ class Sidebar(QWidget):
         if not cid:
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "Delete conversation",
-                          f"Delete “{self._title_of(cid)}” and all its messages? This cannot be undone.",
+                          f"Delete “{self._title_of(cid)}” and all its messages?",
                           QMessageBox.StandardButton.Cancel, self)
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)

@@ -134,7 +134,7 @@ def test_conversation_list_new_rename_delete(qtbot, cove):
     doomed = sidebar.current_id()
     sidebar.ask_delete(doomed)
     box = sidebar.confirm_box
-    assert box.isVisible() and "cannot be undone" in box.text()
+    assert box.isVisible() and "Delete “Say goodbye.”" in box.text()
     box.button(box.StandardButton.Cancel).click()  # cancelling keeps it
     qtbot.wait(100)
     assert len(sidebar.titles()) == 2
@@ -142,3 +142,7 @@ def test_conversation_list_new_rename_delete(qtbot, cove):
     delete = [b for b in sidebar.confirm_box.buttons() if b.text() == "Delete"][0]
     delete.click()
     qtbot.waitUntil(lambda: sidebar.titles() == ["Greetings"])
+    assert cove.window.undo_box.isVisible() and "Say goodbye." in cove.window.undo_label.text()
+    qtbot.mouseClick(cove.window.undo_button, Qt.MouseButton.LeftButton)  # changed our mind
+    qtbot.waitUntil(lambda: sorted(sidebar.titles()) == ["Greetings", "Say goodbye."])
+    assert sidebar.headings() == ["Today"]

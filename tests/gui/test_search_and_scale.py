@@ -1,0 +1,39 @@
+"""Search across 1,000 conversations from the window, and opening at the matching message."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+
+from tests.big_database import NEEDLE, build_big_database
+from tests.gui.conftest import start_app
+
+
+def test_search_finds_a_word_among_1000_conversations_and_opens_it_at_the_message(qtbot, paths):
+    big = build_big_database(paths.database)
+    app = start_app(qtbot, paths, wait_model=False, safe_mode=True)
+    qtbot.waitUntil(lambda: len(app.window.sidebar.titles()) == 1000, timeout=20_000)
+    assert app.window.sidebar.headings()  # grouped by date
+    qtbot.keyClick(app.window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    box = app.window.sidebar.search_box
+    assert box.hasFocus() or app.window.find_action.shortcut().toString() == "Ctrl+F"
+    started = time.perf_counter()
+    with qtbot.waitSignal(app.controller.search_results, timeout=10_000,
+                          check_params_cb=lambda query, _hits: query == NEEDLE):
+        qtbot.keyClicks(box, NEEDLE)
+    print(f"search to results on screen: {(time.perf_counter() - started) * 1000:.0f} ms (150 ms of it is typing debounce)")
+    results = app.window.sidebar.results
+    assert results.isVisible() and results.count() == 1
+    label = app.window.sidebar.results.itemWidget(results.item(0))
+    assert NEEDLE in label.text() and "background:#ffd54f" in label.text()  # the match is highlighted
+    with qtbot.waitSignal(app.controller.conversation_opened, timeout=10_000):
+        results.itemClicked.emit(results.item(0))
+    assert app.controller.conversation_id == big.needle_conversation_id
+    widget = app.window.chat_view.widget_for(big.needle_message_id)
+    assert widget is not None and NEEDLE in widget.text
+    qtbot.waitUntil(lambda: app.window.chat_view.is_in_view(big.needle_message_id), timeout=5_000)
+    box.clear()
+    qtbot.waitUntil(lambda: app.window.sidebar.list.isVisible(), timeout=5_000)
+    app.window.close()
+    app.shutdown()
