@@ -5,11 +5,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from shiboken6 import isValid
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.core.render import MarkdownRenderer
 from desktop.core.store import STREAMING, Message
 from desktop.ui.message_widget import MessageWidget
+
+WINDOW = 10  # messages built as widgets when a conversation opens (about a screenful)
+BATCH = 10   # more built each time the person scrolls past them
 
 EMPTY_HINT = ("<h2>Start a conversation</h2><p>Ask anything. Everything you type stays on this computer."
               "</p><p style='color: gray;'>Enter sends · Shift+Enter adds a line</p>")
@@ -52,6 +55,20 @@ class ChatView(QScrollArea):
         self.context_marker.setStyleSheet("color: palette(placeholder-text); border-top: 1px dashed gray;"
                                           " padding: 4px; font-size: small;")
         self.context_marker.hide()
+        self.earlier_button = QPushButton()
+        self.earlier_button.setFlat(True)
+        self.earlier_button.clicked.connect(self.show_earlier)
+        self.later_button = QPushButton()
+        self.later_button.setFlat(True)
+        self.later_button.clicked.connect(self.show_later)
+        self._layout.insertWidget(1, self.earlier_button)
+        self._layout.insertWidget(2, self.later_button)
+        self.earlier_button.hide()
+        self.later_button.hide()
+        self._messages: list[Message] = []
+        self._versions: dict[int, list[int]] = {}
+        self._lo = self._hi = 0
+        self._streaming_id = 0
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
@@ -64,30 +81,82 @@ class ChatView(QScrollArea):
         """The widget showing ``message_id``."""
         return self._widgets.get(message_id)
 
-    def set_messages(self, messages: list[Message], streaming_id: int = 0) -> None:
-        """Show these messages, replacing what was shown."""
+    def set_messages(self, messages: list[Message], streaming_id: int = 0, focus_id: int = 0) -> None:
+        """Show these messages, replacing what was shown. Only about a screenful is built as
+        widgets (the end, or around ``focus_id``); more are built as the person scrolls."""
         self.mark_context_start(0)
         for widget in self._order:
             widget.setParent(None)
             widget.deleteLater()
         self._widgets.clear()
         self._order.clear()
-        for message in messages:
-            widget = self.add_message(message)
-            if message.status == STREAMING and message.id != streaming_id:
-                widget.mark_interrupted()
-        self._stick_to_bottom = True
+        self._messages = list(messages)
+        self._streaming_id = streaming_id
+        ids = [m.id for m in messages]
+        if focus_id in ids:
+            at = ids.index(focus_id)
+            self._lo, self._hi = max(0, at - 3), min(len(ids), at + WINDOW - 3)
+        else:
+            self._lo, self._hi = max(0, len(ids) - WINDOW), len(ids)
+        for message in self._messages[self._lo:self._hi]:
+            self._build(message, len(self._order))
+        self._stick_to_bottom = not focus_id
+        self._update_buttons()
         self._update_hint()
 
-    def add_message(self, message: Message) -> MessageWidget:
-        """Append one message at the bottom."""
+    def total_messages(self) -> int:
+        """Messages in the conversation shown, built as widgets or not."""
+        return len(self._messages)
+
+    def _build(self, message: Message, position: int) -> MessageWidget:
         widget = MessageWidget(message, self._renderer, self._container)
         widget.copied.connect(self.copied)
         widget.version_step.connect(self.version_step)
         widget.edit_requested.connect(self.edit_requested)
-        self._layout.insertWidget(self._layout.count() - 1, widget)
+        anchor = self._order[position] if position < len(self._order) else self.later_button
+        self._layout.insertWidget(self._layout.indexOf(anchor), widget)
         self._widgets[message.id] = widget
-        self._order.append(widget)
+        self._order.insert(position, widget)
+        if message.status == STREAMING and message.id != self._streaming_id:
+            widget.mark_interrupted()
+        self._apply_version(widget)
+        return widget
+
+    def show_earlier(self) -> None:
+        """Build the next batch of older messages above, keeping what is on screen in place."""
+        if self._lo == 0:
+            return
+        bar = self.verticalScrollBar()
+        before_max, before_value = bar.maximum(), bar.value()
+        new_lo = max(0, self._lo - BATCH)
+        for offset, message in enumerate(self._messages[new_lo:self._lo]):
+            self._build(message, offset)
+        self._lo = new_lo
+        self._update_buttons()
+        self._container.adjustSize()
+        QTimer.singleShot(0, lambda: bar.setValue(before_value + bar.maximum() - before_max))
+
+    def show_later(self) -> None:
+        """Build the next batch of newer messages below."""
+        new_hi = min(len(self._messages), self._hi + BATCH)
+        for message in self._messages[self._hi:new_hi]:
+            self._build(message, len(self._order))
+        self._hi = new_hi
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.earlier_button.setVisible(self._lo > 0)
+        self.earlier_button.setText(f"Show {min(BATCH, self._lo)} earlier messages ({self._lo} in all)")
+        self.later_button.setVisible(self._hi < len(self._messages))
+        self.later_button.setText(f"Show later messages ({len(self._messages) - self._hi} more)")
+
+    def add_message(self, message: Message) -> MessageWidget:
+        """Append one message at the bottom (the view jumps to the end of the conversation)."""
+        if self._hi < len(self._messages):
+            self.set_messages(self._messages, self._streaming_id)
+        self._messages.append(message)
+        self._hi = len(self._messages)
+        widget = self._build(message, len(self._order))
         self._stick_to_bottom = True
         self._update_hint()
         return widget
@@ -107,17 +176,23 @@ class ChatView(QScrollArea):
 
     def apply_versions(self, versions: dict[int, list[int]]) -> None:
         """Show ``‹ n/m ›`` on messages that have several versions."""
+        self._versions = versions
         for widget in self._order:
-            ids = versions.get(widget.message.id, [])
-            widget.set_versions(ids.index(widget.message.id) if widget.message.id in ids else 0, max(1, len(ids)))
+            self._apply_version(widget)
+
+    def _apply_version(self, widget: MessageWidget) -> None:
+        ids = self._versions.get(widget.message.id, [])
+        widget.set_versions(ids.index(widget.message.id) if widget.message.id in ids else 0, max(1, len(ids)))
 
     def mark_context_start(self, dropped: int) -> None:
         """Put the context marker below the first ``dropped`` messages (0 hides it)."""
         self._layout.removeWidget(self.context_marker)
-        if dropped <= 0 or dropped >= len(self._order):
+        self._dropped = dropped
+        if dropped <= 0 or dropped >= len(self._messages) or dropped >= self._hi:
             self.context_marker.hide()
             return
-        index = self._layout.indexOf(self._order[dropped])
+        at = max(0, dropped - self._lo)
+        index = self._layout.indexOf(self._order[at])
         self._layout.insertWidget(index, self.context_marker)
         self.context_marker.show()
 
@@ -164,6 +239,8 @@ class ChatView(QScrollArea):
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 24
+        if value == 0 and self._lo > 0 and bar.maximum() > 0:
+            QTimer.singleShot(0, self.show_earlier)  # scrolled to the top: bring in older messages
 
     def _on_range_changed(self, _low: int, high: int) -> None:
         if self._stick_to_bottom:

@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
         self.sidebar.set_conversations(conversations, self.controller.conversation_id)
 
     def _on_conversation_opened(self, cid: int, messages: list[Message]) -> None:
-        self.chat_view.set_messages(messages, self.controller.streaming_message_id)
+        self.chat_view.set_messages(messages, self.controller.streaming_message_id, self.controller.focus_message)
         self.chat_view.apply_versions(self.controller.versions)
         answers = [m for m in messages if m.role == "assistant" and m.stats]
         self.chat_view.mark_context_start(int(answers[-1].stats.get("dropped_messages", 0)) if answers else 0)

@@ -74,10 +74,9 @@ def test_a_conversation_three_times_longer_than_the_context_keeps_answering(qtbo
         turn += 1
         _id, status, stats = ask(qtbot, cove, f"Question {turn}: tell me a fact about the number {turn}.")
         assert status == "complete" and stats["completion_tokens"] > 0
-        total = sum(len(w.text) for w in cove.window.chat_view.message_widgets()) // 4  # ~4 characters a token
+        total = sum(len(m.content) for m in cove.window.chat_view._messages) // 4  # ~4 characters a token
     assert stats["dropped_messages"] > 0
     marker = cove.window.chat_view.context_marker
     assert marker.isVisible() and "no longer fit" in marker.text()
-    widgets = cove.window.chat_view.message_widgets()
-    assert len(widgets) == 2 * turn  # nothing is removed from the view or the history
+    assert cove.window.chat_view.total_messages() == 2 * turn  # nothing is removed from the view or the history
     print(f"{turn} turns, about {total} tokens in a 256-token context; {stats['dropped_messages']} messages left out")
