@@ -12,7 +12,8 @@ Every line on standard output is flushed as soon as it is written (times are ``t
 the same clock in every process on the machine):
 
     BOOT <t>                                 the script started
-    OPENED <conversations>                   the database is open (a fresh app over the last run's file)
+    OPENED <t>                               the database is open (a fresh app over the last run's file)
+    CONTINUE <conversation_id> <t>           a conversation an earlier run left is opened to go on with
     MODEL <state> <t>                        the controller's model_state
     ASK <sha1> <t>                           about to send a question with this text
     SENT <conversation_id> <message_id> <sha1> <t>   the user message is committed (message_added)
@@ -126,7 +127,9 @@ def main(argv: list[str]) -> int:
             return
         pending_open.append(1)
         if rng.random() < 0.5:  # continue what an earlier (killed) run left behind
-            controller.open_conversation(rng.choice(conversations).id)
+            chosen = rng.choice(conversations).id
+            emit("CONTINUE", chosen, now())
+            controller.open_conversation(chosen)
 
     def on_model_state(state: str, _text: str) -> None:
         emit("MODEL", state, now())
