@@ -291,10 +291,13 @@ class ChatController(QObject):
 
         def job(store: Store) -> tuple[Conversation, list[Message], Message, Message]:
             conversation = store.get_conversation(cid) if cid else None
-            if conversation is None:
-                conversation = store.create_conversation(suggest_title(text), model)
-            history = store.active_path(conversation.id)
-            user = store.add_message(conversation.id, "user", text, parent_id=history[-1].id if history else None)
+            if conversation is None:  # conversation and question in one transaction
+                conversation, user = store.create_conversation_with_message(suggest_title(text), model, text)
+                history: list[Message] = []
+            else:
+                history = store.active_path(conversation.id)
+                user = store.add_message(conversation.id, "user", text,
+                                         parent_id=history[-1].id if history else None)
             answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
             return conversation, history, user, answer
 
