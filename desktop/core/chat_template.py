@@ -11,12 +11,14 @@ module also stops it from running for minutes or building gigabyte strings:
   filters, method calls and the buffers of macros and ``{% set %}`` blocks. Operations that can
   multiply sizes in one step (``*``, ``join``, ``replace``, ``center``, ``%`` and ``str.format``
   widths, ``indent``, ``tojson(indent=...)`` ...) are checked *before* they run, so no single
-  step can allocate gigabytes; a budget bounds what a render may allocate in all;
+  step can allocate gigabytes; a budget bounds what a render may allocate in all; ``sum`` adds
+  numbers only (adding lists is quadratic, in C, where no deadline reaches);
 * no compile-time evaluation of template code: Jinja folds constant expressions while compiling,
   outside any deadline (``{{ 'a'|center(10**9) }}`` would run then), so every arithmetic
   operator is routed through :meth:`GuardedEnvironment.call_binop` and filters refuse to run
   outside a render;
-* no ``lipsum`` (a generator of arbitrary amounts of text) among the globals.
+* no ``lipsum`` (a generator of arbitrary amounts of text) among the globals, and templates
+  longer than MAX_TEMPLATE_CHARS are refused before compiling.
 
 Every refusal raises :class:`TemplateError` with a message that says what the template did.
 """
@@ -29,9 +31,10 @@ import re
 import string
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import GeneratorType
 from typing import Any
 
 import jinja2
@@ -46,7 +49,7 @@ MAX_PROMPT_CHARS = 8_000_000
 MAX_VALUE_CHARS = MAX_PROMPT_CHARS  # no value a template builds may be larger than a prompt may be
 MAX_INT_BITS = 4096
 MAX_RENDER_BYTES = 128 * 1024 * 1024  # memory one render may allocate, all values together
-MAX_TEMPLATE_CHARS = 256_000  # published chat templates are a few thousand characters
+MAX_TEMPLATE_CHARS = 128_000  # published chat templates have up to a few ten thousand characters
 MAX_DEPTH = 64  # nesting of lists and dicts a template may build
 MAX_STRFTIME_CHARS = 256
 
@@ -100,6 +103,8 @@ def _measure(value: Any, limit: int, env: "GuardedEnvironment | None" = None, in
     building it. Shared sub-values are measured once; stops counting once past ``limit``."""
     if isinstance(value, (str, bytes, bytearray)):
         return len(value)
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 1
     memo: dict[int, int] = {}
     active: set[int] = set()
     steps = [0]
@@ -132,7 +137,13 @@ def _measure(value: Any, limit: int, env: "GuardedEnvironment | None" = None, in
         total = 2
         pad = indent * (depth + 1) + 1 if indent else 0
         for item in items:
-            total += visit(item, depth + 1) + 2 + pad
+            kind = type(item)  # the common cases inline: this loop may see millions of items
+            if kind is str:
+                total += len(item) + 5 + pad
+            elif kind is int:
+                total += item.bit_length() // 3 + 4 + pad
+            else:
+                total += visit(item, depth + 1) + 2 + pad
             steps[0] += 1
             if total > limit:
                 break
@@ -318,6 +329,21 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         """About how long ``str(value)`` would be (see :func:`_measure`)."""
         return _measure(value, MAX_VALUE_CHARS, self, indent)
 
+    def measure_all(self, items: Any) -> int:
+        """The sizes of ``items`` added up (as ``"".join(map(str, items))`` would need)."""
+        total = 0
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                total += len(item)
+            elif kind is int:
+                total += item.bit_length() // 3 + 1
+            else:
+                total += self.measure(item)
+            if total > MAX_VALUE_CHARS:
+                break
+        return total
+
     def refuse_if_huge(self, size: int, what: str = "a huge string") -> None:
         """End the render if an operation is about to build more than MAX_VALUE_CHARS."""
         if size > MAX_VALUE_CHARS:
@@ -332,13 +358,20 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             self.refuse_if_huge(len(value))
         self.allocated += _footprint(value)
         if self.allocated > MAX_RENDER_BYTES:
-            raise _Stop(f"the chat template used more than {MAX_RENDER_BYTES // 2**20} MB of memory and was stopped")
+            raise _Stop(f"the chat template used more than {MAX_RENDER_BYTES // 2**20} MB of memory "
+                        "and was stopped")
         return value
+
+    def checked_items(self, items: Iterator[Any]) -> Iterator[Any]:
+        """The items a filter generates, each admitted like a value the template built (a
+        consumer such as ``|list`` would otherwise gather millions of new lists unchecked)."""
+        for item in items:
+            yield self.checked_value(item)
 
     def checked_join(self, join: Callable[[Any], str], parts: tuple) -> str:
         """``a ~ b ~ c``: measured before it is joined."""
         self.check_time()
-        self.refuse_if_huge(sum(self.measure(p) for p in parts))
+        self.refuse_if_huge(self.measure_all(parts))
         return self.checked_value(join(parts))
 
     def concat(self, pieces: Any) -> str:  # type: ignore[override]
@@ -380,7 +413,8 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             raise _Stop(f"the chat template computed a number too large: {exc}") from None
         return self.checked_value(result)
 
-    def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def call(self, context: jinja2.runtime.Context, obj: Any, /,  # type: ignore[override]
+             *args: Any, **kwargs: Any) -> Any:
         self.check_time()
         args = self._before_method(obj, args, kwargs)
         return self.checked_value(super().call(context, obj, *args, **kwargs))
@@ -438,7 +472,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
                 self.refuse_if_huge(n + hits * max(len(new) - len(old), 0))
             elif name == "join" and args:
                 items = list(args[0])
-                self.refuse_if_huge(sum(self.measure(i) for i in items) + n * max(len(items) - 1, 0))
+                self.refuse_if_huge(self.measure_all(items) + n * max(len(items) - 1, 0))
                 return (items, *args[1:])
             elif name == "translate" and args and isinstance(args[0], (Mapping, list, tuple)):
                 table = args[0]
@@ -470,7 +504,10 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
                 if replaced:
                     bound.arguments.update(replaced)
                     args, kwargs = bound.args, bound.kwargs
-            return env.checked_value(func(*args, **kwargs))
+            result = func(*args, **kwargs)
+            if isinstance(result, GeneratorType):  # map, select, batch, slice ...: admit each item
+                return env.checked_items(result)
+            return env.checked_value(result)
 
         guarded.__name__ = getattr(func, "__name__", name)
         guarded.__doc__ = func.__doc__
@@ -490,7 +527,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             self.refuse_if_huge(measure(a.get("s")) + lines * max(size, 0))
         elif name == "join":
             items = list(a.get("value") or ())
-            self.refuse_if_huge(sum(measure(i) for i in items) + measure(a.get("d")) * max(len(items) - 1, 0))
+            self.refuse_if_huge(self.measure_all(items) + measure(a.get("d")) * max(len(items) - 1, 0))
             return {"value": items}
         elif name == "replace":
             s, old, new = str(a.get("s", "")), str(a.get("old", "")), str(a.get("new", ""))
@@ -522,9 +559,16 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             self.refuse_if_huge(measure(a.get("x"), indent=max(width, 0)) * factor)
         elif name == "pprint":
             self.refuse_if_huge(measure(a.get("value"), indent=1) * 2)
-        elif name in ("e", "escape", "forceescape", "xmlattr", "string"):
+        elif name in ("e", "escape", "forceescape", "xmlattr"):
             value = a.get("value", a.get("d"))
-            self.refuse_if_huge(measure(value) * (1 if name == "string" else 6))
+            if isinstance(value, str):  # &amp; &#34; &#39; are 4 characters longer, &lt; &gt; 3
+                size = len(value) + 4 * (value.count("&") + value.count('"') + value.count("'")) \
+                    + 3 * (value.count("<") + value.count(">"))
+            else:
+                size = measure(value) * 6
+            self.refuse_if_huge(size)
+        elif name == "string":
+            self.refuse_if_huge(measure(a.get("value")))
         elif name in ("urlencode", "urlize"):
             self.refuse_if_huge(measure(a.get("value")) * 12)
         elif name == "list":

@@ -1,6 +1,7 @@
 """Quarantine probe: load and test-run a model in a child process before Cove loads it.
 
-``python -m desktop.core.probe FILE --extra-bufts 1 --threads 2`` validates the file, loads it,
+``python -m desktop.core.probe FILE --extra-bufts 1 --threads 2`` (in a frozen bundle, where
+``sys.executable`` is the app itself: ``cove --probe-child FILE ...``) validates the file, loads it,
 renders its chat template, evaluates a multi-token prompt and generates a few tokens, then prints
 one ``COVE_PROBE {json}`` line. A native crash, an abort or a hang ends only the child.
 
@@ -40,6 +41,16 @@ PROBE_CONVERSATION = [
     {"role": "user", "content": PROBE_PROMPT},
 ]
 TEMPLATE_SECONDS = 5.0
+# In a frozen bundle (PyInstaller) there is no Python to run ``-m`` with: the app binary runs the
+# child when its first argument is this flag (desktop/__main__.py checks it before anything else).
+FROZEN_CHILD_FLAG = "--probe-child"
+
+
+def child_command() -> list[str]:
+    """The command line that starts a probe child, without its arguments."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_CHILD_FLAG]
+    return [sys.executable, "-m", "desktop.core.probe"]
 
 
 @dataclass
@@ -108,8 +119,7 @@ def _describe_exit(code: int) -> str:
 
 
 def _run_child(path: Path, extra_bufts: bool, threads: int, timeout: float) -> tuple[bool, str, dict[str, Any]]:
-    cmd = [sys.executable, "-m", "desktop.core.probe", str(path), "--extra-bufts", str(int(extra_bufts)),
-           "--threads", str(threads)]
+    cmd = [*child_command(), str(path), "--extra-bufts", str(int(extra_bufts)), "--threads", str(threads)]
     try:
         # GGML_NO_BACKTRACE: on an abort, ggml otherwise attaches gdb (when installed) to print a
         # backtrace, which costs seconds and buries the assertion under gdb's output lines.
@@ -163,7 +173,8 @@ def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
     return result
 
 
-def _child_main(argv: list[str] | None = None) -> int:
+def child_main(argv: list[str] | None = None) -> int:
+    """The probe child: test-run one model and print one ``COVE_PROBE {json}`` line."""
     parser = argparse.ArgumentParser(prog="python -m desktop.core.probe")
     parser.add_argument("model")
     parser.add_argument("--extra-bufts", type=int, default=1)
@@ -187,7 +198,7 @@ def _child_main(argv: list[str] | None = None) -> int:
     stage = "load"
     if args.extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
         os.abort()
-    from desktop.core.chat_template import TemplateError, TemplateRefusal
+    from desktop.core.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
     from desktop.core.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
     from desktop.core.settings import GenerationSettings
 
@@ -198,7 +209,15 @@ def _child_main(argv: list[str] | None = None) -> int:
         template_problem = runtime.template_problem
         if runtime.has_own_template:
             try:
-                runtime._template.render(PROBE_CONVERSATION, seconds=TEMPLATE_SECONDS)  # noqa: SLF001
+                started = time.monotonic()
+                rendered = runtime._template.render(PROBE_CONVERSATION, seconds=TEMPLATE_SECONDS)  # noqa: SLF001
+                took = time.monotonic() - started
+                # Cove renders with RENDER_SECONDS: a template that needs more fails every answer.
+                if took > RENDER_SECONDS:
+                    raise TemplateError(f"the chat template took {took:.1f} s for a four-message conversation "
+                                        f"(Cove allows {RENDER_SECONDS:g} s)")
+                if not rendered.prompt.strip():
+                    raise TemplateError("the chat template produced an empty prompt")
             except TemplateRefusal:
                 pass  # refusing e.g. a system role is the template's right, not a defect
             except TemplateError as exc:
@@ -206,7 +225,16 @@ def _child_main(argv: list[str] | None = None) -> int:
                 runtime.use_builtin_template(template_problem)
         stage = "generate"
         settings = GenerationSettings(temperature=0.0, max_tokens=4, seed=1)
-        text = "".join(runtime.stream_chat([{"role": "user", "content": PROBE_PROMPT}], settings))
+        question = [{"role": "user", "content": PROBE_PROMPT}]
+        try:
+            text = "".join(runtime.stream_chat(question, settings))
+        except GenerationError:
+            if template_problem or not runtime.template_problem:
+                raise
+            # The model's template failed on the probe question (the runtime switched to the
+            # built-in one): that is a template problem, not a reason to refuse the model.
+            template_problem = runtime.template_problem
+            text = "".join(runtime.stream_chat(question, settings))
         stats = runtime.last_stats
         runtime.close()
     except (ModelLoadError, GenerationError) as exc:
@@ -218,4 +246,4 @@ def _child_main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main())
+    sys.exit(child_main())

@@ -189,10 +189,10 @@ def test_the_cve_gadget_works_outside_the_sandbox(tmp_path: Path) -> None:
 # -- runaway templates ----------------------------------------------------------------------------
 BIG = "{% set big = 'x' * 7000000 %}"
 RUNAWAYS: dict[str, str] = {
-    "nested range loops": "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}",
-    "loops without calls": "{% set r = range(100000)|list %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
-    "comparisons only, no calls": "{% set r = range(100000)|list %}{% for i in r %}{% for j in r %}"
-                                  "{% if i == j %}{% endif %}{% endfor %}{% endfor %}",
+    "nested range loops": "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}"
+                          "{% endfor %}",
+    "loops without calls": "{% set r = range(100000)|list %}{% for i in r %}{% for j in r %}{% endfor %}"
+                           "{% endfor %}",
     "output explosion": "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxxxxxxxx{% endfor %}"
                         "{% endfor %}",
     "'a' * 10**9": "{{ 'a' * 10**9 }}",
@@ -203,7 +203,7 @@ RUNAWAYS: dict[str, str] = {
                               "{% endfor %}{{ ns.s }}",
     "list doubling (shared references)": "{% set ns = namespace(x=['x' * 1000]) %}{% for i in range(64) %}"
                                          "{% set ns.x = [ns.x, ns.x] %}{% endfor %}{{ ns.x }}",
-    "huge power": "{{ 10 ** 10 ** 10 }}",
+    "huge power": "{{ 10 ** (10 ** 10) }}{{ 2 ** 100000 }}",
     "power tower by squaring": "{% set ns = namespace(x=7) %}{% for i in range(64) %}{% set ns.x = ns.x * ns.x %}"
                                "{% endfor %}{{ ns.x }}",
     "endless macro recursion": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
@@ -224,14 +224,17 @@ RUNAWAYS: dict[str, str] = {
     "|format width": "{{ '%0999999999d'|format(1) }}",
     "str.format width": "{{ '{:999999999}'.format(1) }}{{ '{:{}}'.format(1, 999999999) }}",
     "ljust / zfill": "{{ 'a'.ljust(10**9) }}{{ 'a'.zfill(10**9) }}",
-    "replace with a huge string": "{{ ('x' * 5000)|replace('x', 'y' * 999999) }}{{ ('x' * 5000).replace('', 'y' * 99999) }}",
+    "replace with a huge string": "{{ ('x' * 5000)|replace('x', 'y' * 999999) }}"
+                                  "{{ ('x' * 5000).replace('', 'y' * 99999) }}",
     "indent by a huge prefix": "{{ range(5000)|join('\\n')|indent('x' * 999999) }}",
     "expandtabs": "{{ ('\\t' * 999999).expandtabs(999999) }}",
     "translate to huge strings": "{{ ('x' * 999999).translate({120: 'y' * 999999}) }}",
     "int.to_bytes": "{{ (1).to_bytes(10**9, 'big') }}",
-    "tojson with a huge indent": "{% set ns = namespace(x=range(100000)|list) %}{% for i in range(60) %}"
+    "tojson with a huge indent": "{% set ns = namespace(x=range(2000)|list) %}{% for i in range(60) %}"
                                  "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|tojson(indent=200) }}",
     "batch padding": "{{ [1]|batch(10**9, 0)|list|length }}",
+    "a slow filter (a Python loop inside |slice)": "{{ ('x' * 7000000)|slice(100000)|list|length }}",
+    "split into millions of parts": "{{ (' ' * 7000000).split(' ')|length }}",
     "sum of lists (quadratic)": "{{ ([[1]] * 100000)|sum(start=[])|length }}",
     "map accumulates huge strings": "{{ range(100000)|map('center', 999999)|list|length }}",
     "set block captures a huge buffer": BIG + "{% set x %}{% for i in range(100000) %}{{ big }}{% endfor %}"
@@ -320,7 +323,8 @@ def test_templates_that_cannot_be_compiled_raise_template_error(source: str, nee
 LLAMA3 = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}"
     "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
-    " + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
+    " + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}"
     "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
     "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
@@ -344,9 +348,11 @@ MISTRALISH = (
     "{% set ns.system = ns.system ~ m.content %}{% elif m.role == 'user' %}{% set ns.last_user = loop.index0 %}"
     "{% endif %}{% endfor %}{{ bos_token }}{% for m in messages[1:] if m.role != 'system' %}"
     "{% if m.role == 'user' %}[INST] {% if loop.index0 == ns.last_user - 1 and ns.system %}{{ ns.system }}\n\n"
-    "{% endif %}{{ m.content }} [/INST]{% else %}{% generation %}{{ ' ' ~ m.content ~ eos_token }}{% endgeneration %}"
+    "{% endif %}{{ m.content }} [/INST]{% else %}{% generation %}{{ ' ' ~ m.content ~ eos_token }}"
+    "{% endgeneration %}"
     "{% endif %}{% endfor %}{{ '%s|%d|%.1f' % ('x', messages|length, 1.5) }}{{ '{}-{}'.format(1, 'two') }}"
-    "{{ messages|map(attribute='role')|join(',') }}{{ (messages|selectattr('role', 'equalto', 'user')|list)[-1].content|upper }}"
+    "{{ messages|map(attribute='role')|join(',') }}"
+    "{{ (messages|selectattr('role', 'equalto', 'user')|list)[-1].content|upper }}"
     "{% for m in messages|reverse %}{% if loop.first %}{{ m.content[:5] }}{% endif %}{% endfor %}"
 )
 
@@ -360,8 +366,8 @@ def _plain_jinja(source: str, messages: list[dict[str, str]], **extra: object) -
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[_IgnoreGenerationTags, loopcontrols])
-    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
-        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: \
+        json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     def raise_exception(message: str) -> None:
         raise ValueError(message)
@@ -460,7 +466,8 @@ def test_merge_system_into_first_user() -> None:
     assert merged[2]["content"] == MESSAGES[3]["content"]
     assert MESSAGES[1]["content"] == "Hello! What's 2 + 2?"  # the input is not changed
     assert merge_system_into_first_user(NO_SYSTEM) == NO_SYSTEM
-    two = [{"role": "system", "content": "A"}, {"role": "system", "content": "B"}, {"role": "user", "content": "q"}]
+    two = [{"role": "system", "content": "A"}, {"role": "system", "content": "B"},
+           {"role": "user", "content": "q"}]
     assert merge_system_into_first_user(two) == [{"role": "user", "content": "A\n\nB\n\nq"}]
     assert merge_system_into_first_user([{"role": "system", "content": "only"}]) == []
 
