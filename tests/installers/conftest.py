@@ -1,0 +1,12 @@
+"""Installer tests: the figures the Linux build measured, printed again when the run ends."""
+
+from __future__ import annotations
+
+FIGURES: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+    """One line with the bundle's size and its launch-to-window time (when the build ran)."""
+    if FIGURES:
+        terminalreporter.write_sep("=", "installer figures")
+        terminalreporter.write_line("; ".join(f"{name}: {value}" for name, value in FIGURES.items()))
