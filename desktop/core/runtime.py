@@ -35,6 +35,46 @@ from desktop.core.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
 CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0, "q4_0": llama_lib.GGML_TYPE_Q4_0}
 
+
+def _ggml_function(name: str) -> Any:
+    """A function of the libggml that libllama loaded (through libllama's handle: dlsym searches its
+    dependencies; Windows looks the already loaded ggml.dll up by name)."""
+    try:
+        return getattr(llama_lib._lib, name)  # noqa: SLF001 - llama-cpp-python's library handle
+    except AttributeError:
+        if os.name != "nt":
+            raise
+        return getattr(ctypes.CDLL("ggml.dll"), name)
+
+
+def _load_dynamic_backends() -> int:
+    """Load llama.cpp backends built as loadable modules; returns how many backends are registered.
+
+    A ``GGML_BACKEND_DL`` build (the distributable CPU variant: one library per instruction-set
+    level, the best one for this CPU picked at run time; see installers/README.md) registers no
+    backend until one is loaded from a file, and llama-cpp-python 0.3.36 never loads them
+    (abetlen/llama-cpp-python#2069), so every model would fail to load. They are where the wheel
+    puts them (``site-packages/bin``) or where build.spec puts them (``llama_cpp/lib``). A build with
+    its CPU backend linked in has it registered already, and nothing happens.
+    """
+    try:
+        count, load = _ggml_function("ggml_backend_reg_count"), _ggml_function("ggml_backend_load_all_from_path")
+    except (AttributeError, OSError):
+        return -1
+    count.argtypes, count.restype = [], ctypes.c_size_t
+    load.argtypes, load.restype = [ctypes.c_char_p], None
+    if count() == 0:
+        package = Path(llama_cpp.__file__).resolve().parent
+        for folder in (package / "lib", package.parent / "bin"):
+            if folder.is_dir() and any(folder.glob("*ggml-*")):
+                load(os.fsencode(folder))
+                if count():
+                    break
+    return int(count())
+
+
+BACKENDS_REGISTERED: int = _load_dynamic_backends()
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message is for a person."""
 
