@@ -46,9 +46,17 @@ TEMPLATE_SECONDS = 5.0
 FROZEN_CHILD_FLAG = "--probe-child"
 
 
+# The Windows bundle's console twin of the windowed cove.exe (build.spec): a windowed program's
+# child would have no standard output to report on.
+WINDOWS_CONSOLE_EXE = "cove-cli.exe"
+
+
 def child_command() -> list[str]:
     """The command line that starts a probe child, without its arguments."""
     if getattr(sys, "frozen", False):
+        console = Path(sys.executable).with_name(WINDOWS_CONSOLE_EXE)
+        if os.name == "nt" and console.is_file():
+            return [str(console), FROZEN_CHILD_FLAG]
         return [sys.executable, FROZEN_CHILD_FLAG]
     return [sys.executable, "-m", "desktop.core.probe"]
 
@@ -124,7 +132,8 @@ def _run_child(path: Path, extra_bufts: bool, threads: int, timeout: float) -> t
         # GGML_NO_BACKTRACE: on an abort, ggml otherwise attaches gdb (when installed) to print a
         # backtrace, which costs seconds and buries the assertion under gdb's output lines.
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "GGML_NO_BACKTRACE": "1"})
+                              env={**os.environ, "GGML_NO_BACKTRACE": "1"},
+                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console flash on Windows
     except subprocess.TimeoutExpired:
         return False, f"did not finish within {timeout:.0f} s", {}
     for line in proc.stdout.splitlines():

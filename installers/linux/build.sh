@@ -8,7 +8,7 @@
 # 2. Prints the bundle's size and the time from launch to the interactive window (the bundle is
 #    started offscreen with COVE_REPORT_READY=1 and timed to its 'cove: window ready' line).
 # 3. dist/cove_<version>_<arch>.deb: /opt/cove/ (the bundle), /usr/bin/cove, the desktop entry
-#    (menu category Utility/Office) and the icon; root-owned files.
+#    (menu category Utility) and the icon; root-owned files.
 # 4. dist/cove-<version>-linux-<machine>.tar.gz: the bundle, the desktop entry, the icon and
 #    install-user.sh (installs for one user under ~/.local, no root).
 #

@@ -34,9 +34,10 @@ if ($LASTEXITCODE -ne 0) { throw "PyInstaller failed" }
 & $Python -c "from PIL import Image; Image.open(r'build\icons\cove-256.png').save(r'build\icons\cove.ico', sizes=[(16,16),(24,24),(32,32),(48,48),(64,64),(128,128),(256,256)])"
 if ($LASTEXITCODE -ne 0) { throw "icon conversion failed" }
 
-# The bundle must chat offline before it is packaged (the .exe is windowed: judge by exit code).
-$Test = Start-Process -FilePath "dist\cove\cove.exe" -ArgumentList "--self-test" -Wait -PassThru -NoNewWindow
-if ($Test.ExitCode -ne 0) { throw "cove.exe --self-test failed (exit $($Test.ExitCode))" }
+# The bundle must chat offline before it is packaged. cove.exe is windowed (no console on
+# double-click); cove-cli.exe is its console twin in the same folder, for the command line.
+& "dist\cove\cove-cli.exe" --self-test
+if ($LASTEXITCODE -ne 0) { throw "cove-cli.exe --self-test failed (exit $LASTEXITCODE)" }
 
 if (-not $Iscc) {
     $Found = Get-Command "ISCC.exe" -ErrorAction SilentlyContinue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FIGURES: dict[str, str] = {}
+from tests.installers.figures import FIGURES
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001

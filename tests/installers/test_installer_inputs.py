@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import plistlib
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path, PureWindowsPath
@@ -169,12 +171,19 @@ def test_build_spec_references_files_that_exist():
     assert (REPO / "resources" / "cove.svg").is_file() and (REPO / "resources" / "cove.desktop").is_file()
 
 
+MAIN_CATEGORIES = {"AudioVideo", "Audio", "Video", "Development", "Education", "Game", "Graphics", "Network",
+                   "Office", "Science", "Settings", "System", "Utility"}
+
+
 def test_desktop_entry_is_valid_for_menus():
-    entry = dict(line.split("=", 1) for line in (REPO / "resources" / "cove.desktop").read_text().splitlines()
-                 if "=" in line)
+    path = REPO / "resources" / "cove.desktop"
+    entry = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     assert entry["Type"] == "Application" and entry["Exec"].split()[0] == "cove" and entry["Icon"] == "cove"
-    categories = entry["Categories"].rstrip(";").split(";")
-    assert {"Utility", "Office"} & set(categories)  # a main category: where menus list it
+    categories = set(entry["Categories"].rstrip(";").split(";"))
+    assert len(categories & MAIN_CATEGORIES) == 1  # listed once, under one menu
+    if shutil.which("desktop-file-validate"):  # desktop-file-utils (.ci/run installs it)
+        result = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
 # -- the frozen bundle's rules in the core --------------------------------------------------------
@@ -202,6 +211,22 @@ def test_frozen_bundle_starts_the_probe_child_through_its_own_binary(frozen: Pat
     from desktop.core.probe import FROZEN_CHILD_FLAG, child_command
 
     assert child_command() == [str(frozen / "cove"), FROZEN_CHILD_FLAG]
+
+
+def test_windows_bundle_runs_the_probe_child_through_its_console_twin(frozen: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    import types
+
+    import desktop.core.probe as probe
+    from desktop.core.probe import FROZEN_CHILD_FLAG, WINDOWS_CONSOLE_EXE, child_command
+
+    monkeypatch.setattr(sys, "executable", str(frozen / "cove.exe"))
+    (frozen / WINDOWS_CONSOLE_EXE).write_bytes(b"MZ")
+    monkeypatch.setattr(probe, "os", types.SimpleNamespace(name="nt"))  # only the probe module sees Windows
+    command = child_command()
+    assert command == [str(frozen / WINDOWS_CONSOLE_EXE), FROZEN_CHILD_FLAG]
+    assert f'name=f"{{APP_NAME}}-cli"' in SPEC.read_text() and WINDOWS_CONSOLE_EXE == "cove-cli.exe"
+    assert r'& "dist\cove\cove-cli.exe" --self-test' in PS1.read_text()
 
 
 def test_probe_child_command_outside_a_bundle_uses_python():

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.installers.conftest import FIGURES
+from tests.installers.figures import FIGURES
 from tests.installers.test_self_test import SELF_TEST_LINE, files_under, isolated_env
 
 pytestmark = [pytest.mark.installer, pytest.mark.e2e]
