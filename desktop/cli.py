@@ -1,7 +1,11 @@
 """The command line: the same core as the window, without Qt.
 
 ``cove chat [--model FILE] "prompt"`` streams an answer and stores the exchange;
-``cove models`` lists the library.
+``cove models`` lists the library; ``cove search``, ``cove export`` and ``cove import`` are in
+:mod:`desktop.cli_conversations`. Every command opens the database with recovery: a damaged file is
+kept aside and what can be read is recovered, said once on standard error. The command line takes
+no window lock: next to a running window, SQLite's locking (WAL, one writer at a time, busy
+timeout) keeps concurrent writes safe.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.paths import AppPaths, app_paths
 from desktop.core.settings import GenerationSettings, load_settings
-from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Store, StoreError, suggest_title
+from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
+from desktop.cli_conversations import add_conversation_commands, open_store
+from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's public type
@@ -44,6 +50,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     importing = actions.add_parser("import", help="check a GGUF file and add it to the library")
     importing.add_argument("file")
     importing.add_argument("--link", action="store_true", help="remember the file where it is instead of copying it")
+    add_conversation_commands(sub)
 
 
 def _settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
@@ -81,7 +88,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
         model_path = entry.path
     try:
         check_model_file(model_path)
-        store = Store(paths.database)
+        store = open_store(paths)
     except (ModelFileError, StoreError) as exc:
         return _fail(str(exc))
     try:
@@ -178,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "import":
             return cmd_models_import(args, paths)
         return cmd_models(args, paths)
+    if args.command in CONVERSATION_COMMANDS:
+        return CONVERSATION_COMMANDS[args.command](args, paths)
     return _fail(f"unknown command {args.command}", 2)
 
 

@@ -4,8 +4,16 @@ One connection, used from one thread (the GUI gives it a worker thread of its ow
 ``synchronous=FULL`` so that a committed message survives a crash or power loss, explicit
 transactions, and the schema versioned with ``PRAGMA user_version``.
 
-Messages form a tree through ``parent_id``: regenerating an answer adds a sibling instead of
-overwriting, and ``conversations.leaf_id`` names the tip of the branch shown to the person.
+Messages form a tree through ``parent_id``: regenerating an answer or editing a question adds a
+sibling instead of overwriting, and ``conversations.leaf_id`` names the tip of the branch shown to
+the person (:meth:`Store.siblings` and :meth:`Store.switch_branch` move between versions).
+
+Schema 2 adds full-text search (:mod:`desktop.core.store_search`), pinning, soft delete with
+restore (a deleted conversation is invisible to every reading method until restored or purged),
+per-conversation settings as JSON and named presets.
+
+Opening a file that may be damaged goes through :func:`desktop.core.db_recovery.open_store_with_recovery`;
+``Store`` itself only refuses what it cannot use.
 """
 
 from __future__ import annotations
@@ -15,51 +23,33 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Message status values.
-COMPLETE = "complete"
-STREAMING = "streaming"  # being written; left so by a crash, it reads as "incomplete"
-STOPPED = "stopped"
-FAILED = "failed"
-STATUSES = (COMPLETE, STREAMING, STOPPED, FAILED)
+from desktop.core.store_branches import BranchOperations
+from desktop.core.store_model import (
+    COMPLETE,
+    FAILED,
+    ROLES,
+    STATUSES,
+    STOPPED,
+    STREAMING,
+    Conversation,
+    ConversationTree,
+    Message,
+    NewerSchemaError,
+    Preset,
+    ReadOnlyStoreError,
+    StoreError,
+    TreeMessage,
+    conversation_from_row,
+    decode_text,
+    message_from_row,
+)
+from desktop.core.store_settings import SettingsOperations
+from desktop.core.store_search import MATCH_END, MATCH_START, SearchHit, SearchOperations
 
-
-class StoreError(RuntimeError):
-    """The conversation database cannot be used; the message says why, for a person."""
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """One conversation's header."""
-
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    model: str
-    leaf_id: int | None
-
-
-@dataclass(frozen=True)
-class Message:
-    """One message. ``stats`` holds generation figures for answers (tokens/s and so on)."""
-
-    id: int
-    conversation_id: int
-    parent_id: int | None
-    role: str
-    content: str
-    status: str
-    created_at: float
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def incomplete(self) -> bool:
-        """True for an answer that did not finish (stopped, failed, or cut by a crash)."""
-        return self.status != COMPLETE
+READ_ONLY_REASON = "This conversation database is open read-only; nothing can be changed here."
 
 
 def _migration_1(db: sqlite3.Connection) -> None:
@@ -89,34 +79,87 @@ def _migration_1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX conversations_by_update ON conversations(updated_at DESC)")
 
 
+def _migration_2(db: sqlite3.Connection) -> None:
+    """Search (FTS5 over message text), pinning, soft delete, per-chat settings, presets."""
+    db.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE conversations ADD COLUMN deleted_at REAL")
+    db.execute("ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")
+    db.execute("CREATE TABLE presets (name TEXT PRIMARY KEY, settings TEXT NOT NULL DEFAULT '{}',"
+               " updated_at REAL NOT NULL)")
+    db.execute("CREATE INDEX messages_by_parent ON messages(parent_id)")
+    db.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id',"
+        " tokenize='unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+               INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+               INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+               INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+               INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+           END"""
+    )
+    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")  # back-fill existing rows
+
+
 # Index i holds the step from user_version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_LIVE = "deleted_at IS NULL"
 
-class Store:
-    """The conversation database. Not thread-safe: use it from the thread that opened it."""
 
-    def __init__(self, path: Path | str) -> None:
+class Store(BranchOperations, SettingsOperations, SearchOperations):
+    """The conversation database. Not thread-safe: use it from the thread that opened it.
+
+    ``read_only=True`` opens the file with SQLite's ``mode=ro`` (a second Cove window on data
+    another one owns): reading works, every write raises :class:`ReadOnlyStoreError` with
+    ``read_only_reason``. ``on_close`` callbacks run after :meth:`close` (lock release).
+    """
+
+    def __init__(self, path: Path | str, *, read_only: bool = False,
+                 read_only_reason: str = READ_ONLY_REASON) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
+        self.read_only = read_only
+        self.read_only_reason = read_only_reason
+        self.on_close: list[Callable[[], None]] = []
         if isinstance(self.path, Path):
             if self.path.is_dir():
                 raise StoreError(f"{self.path} is a folder, not a conversation database")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
+            if read_only and isinstance(self.path, Path):
+                target, uri = self.path.resolve().as_uri() + "?mode=ro", True
+            else:
+                target, uri = str(path), False
+            self._db = sqlite3.connect(target, isolation_level=None, timeout=5.0, uri=uri)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"The conversation database {path} cannot be opened: {exc}") from exc
         try:
             self._db.row_factory = sqlite3.Row
+            self._db.text_factory = decode_text  # a flipped bit in a text must not make it unreadable
             # Refuse a newer schema before anything writes: switching to WAL rewrites the header.
-            self._check_version()
+            version = self._check_version()
             self._db.execute("PRAGMA foreign_keys = ON")
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() not in ("wal", "memory"):
-                raise StoreError(f"{path} cannot use write-ahead logging (journal mode {mode})")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._migrate()
+            if read_only:
+                if version != SCHEMA_VERSION:
+                    raise StoreError(f"The conversation database {path} has schema {version} and cannot "
+                                     "be updated while it is open read-only.")
+            else:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() not in ("wal", "memory"):
+                    raise StoreError(f"{path} cannot use write-ahead logging (journal mode {mode})")
+                self._db.execute("PRAGMA synchronous = FULL")
+                self._migrate()
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.DatabaseError):
@@ -132,7 +175,7 @@ class Store:
     def _check_version(self) -> int:
         version = self.schema_version
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise NewerSchemaError(
                 f"The conversation database was written by a newer Cove (schema {version}; "
                 f"this one knows {SCHEMA_VERSION}). It was left untouched."
             )
@@ -147,6 +190,8 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise ReadOnlyStoreError(self.read_only_reason)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -157,8 +202,11 @@ class Store:
         self._db.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection (checkpointing the WAL)."""
+        """Close the connection (checkpointing the WAL), then run the ``on_close`` callbacks once."""
         self._db.close()
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
+            hook()
 
     # -- conversations ----------------------------------------------------------------------
     def create_conversation(self, title: str = "New chat", model: str = "") -> Conversation:
@@ -171,15 +219,20 @@ class Store:
             )
         return Conversation(int(cur.lastrowid), title, now, now, model, None)
 
-    def get_conversation(self, conversation_id: int) -> Conversation | None:
-        """The conversation with that id, or None."""
-        row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-        return _conversation(row) if row else None
+    def get_conversation(self, conversation_id: int, *, include_deleted: bool = False) -> Conversation | None:
+        """The conversation with that id, or None (also for a deleted one, unless ``include_deleted``)."""
+        live = "" if include_deleted else f" AND {_LIVE}"
+        row = self._db.execute(f"SELECT * FROM conversations WHERE id = ?{live}", (conversation_id,)).fetchone()
+        return conversation_from_row(row) if row else None
 
-    def list_conversations(self) -> list[Conversation]:
-        """All conversations, most recently updated first."""
-        rows = self._db.execute("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC")
-        return [_conversation(r) for r in rows]
+    def list_conversations(self, *, deleted: bool = False) -> list[Conversation]:
+        """Conversations not deleted: pinned first, then most recently updated first.
+        ``deleted=True`` lists the deleted ones instead (restorable), most recently deleted first."""
+        if deleted:
+            sql = "SELECT * FROM conversations WHERE deleted_at IS NOT NULL ORDER BY deleted_at DESC, id DESC"
+        else:
+            sql = f"SELECT * FROM conversations WHERE {_LIVE} ORDER BY pinned DESC, updated_at DESC, id DESC"
+        return [conversation_from_row(r) for r in self._db.execute(sql)]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         """Give a conversation a new title (blank titles are refused)."""
@@ -194,12 +247,55 @@ class Store:
         with self._transaction() as db:
             db.execute("UPDATE conversations SET model = ? WHERE id = ?", (model, conversation_id))
 
-    def delete_conversation(self, conversation_id: int) -> None:
-        """Delete a conversation and all its messages."""
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        """Pin a conversation to the top of the list, or unpin it."""
         with self._transaction() as db:
-            db.execute("UPDATE conversations SET leaf_id = NULL WHERE id = ?", (conversation_id,))
-            db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            db.execute("UPDATE conversations SET pinned = ? WHERE id = ?", (int(bool(pinned)), conversation_id))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a conversation so that it can be restored: it disappears from every reading
+        method (list, get, search, export, message counts) until :meth:`restore_conversation`;
+        :meth:`purge_deleted` removes it for good."""
+        with self._transaction() as db:
+            db.execute(f"UPDATE conversations SET deleted_at = ? WHERE id = ? AND {_LIVE}",
+                       (time.time(), conversation_id))
+
+    def restore_conversation(self, conversation_id: int) -> bool:
+        """Undo :meth:`delete_conversation`; False when there was nothing deleted to restore."""
+        with self._transaction() as db:
+            cur = db.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
+                             (conversation_id,))
+        return cur.rowcount > 0
+
+    def create_conversation_with_message(self, title: str, model: str, content: str) -> tuple[Conversation, Message]:
+        """A new conversation and its first question in ONE transaction: a crash can never leave
+        an empty conversation behind."""
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute("INSERT INTO conversations (title, created_at, updated_at, model) VALUES (?,?,?,?)",
+                             (title, now, now, model))
+            cid = int(cur.lastrowid)
+            cur = db.execute("INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at,"
+                             " stats) VALUES (?, NULL, 'user', ?, 'complete', ?, '{}')", (cid, content, now))
+            mid = int(cur.lastrowid)
+            db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (mid, cid))
+        conversation = self.get_conversation(cid)
+        message = self.get_message(mid)
+        assert conversation is not None and message is not None
+        return conversation, message
+
+    def purge_deleted(self, older_than_s: float = 0.0) -> int:
+        """Remove for good the conversations deleted at least ``older_than_s`` seconds ago, with
+        their messages; returns how many."""
+        cutoff = time.time() - older_than_s
+        with self._transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,))]
+            for cid in ids:
+                db.execute("UPDATE conversations SET leaf_id = NULL WHERE id = ?", (cid,))
+                db.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
+                db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+        return len(ids)
 
     # -- messages ----------------------------------------------------------------------------
     def add_message(
@@ -248,9 +344,16 @@ class Store:
             )
 
     def get_message(self, message_id: int) -> Message | None:
-        """The message with that id, or None."""
-        row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return _message(row) if row else None
+        """The message with that id, or None (also when its conversation is deleted)."""
+        row = self._db.execute(
+            f"SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE m.id = ? AND c.{_LIVE}", (message_id,)).fetchone()
+        return message_from_row(row) if row else None
+
+    def all_messages(self, conversation_id: int) -> list[Message]:
+        """Every message of a conversation, all branches, oldest first (parents before children)."""
+        rows = self._db.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,))
+        return [message_from_row(r) for r in rows]
 
     def set_leaf(self, conversation_id: int, message_id: int | None) -> None:
         """Show the branch ending at ``message_id``."""
@@ -270,30 +373,17 @@ class Store:
                ORDER BY messages.id""",
             (conversation_id,),
         )
-        return [_message(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     def message_count(self) -> int:
-        """Number of messages in the whole database."""
-        return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        """Number of messages in conversations that are not deleted."""
+        return int(self._db.execute(
+            f"SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE c.{_LIVE}").fetchone()[0])
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: 'ok' when healthy."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(row["id"], row["title"], row["created_at"], row["updated_at"], row["model"], row["leaf_id"])
-
-
-def _message(row: sqlite3.Row) -> Message:
-    try:
-        stats = json.loads(row["stats"] or "{}")
-    except ValueError:
-        stats = {}
-    return Message(
-        row["id"], row["conversation_id"], row["parent_id"], row["role"], row["content"],
-        row["status"], row["created_at"], stats if isinstance(stats, dict) else {},
-    )
 
 
 def suggest_title(first_user_message: str, limit: int = 48) -> str:
@@ -303,3 +393,10 @@ def suggest_title(first_user_message: str, limit: int = 48) -> str:
         return words or "New chat"
     cut = words[:limit].rsplit(" ", 1)[0] or words[:limit]
     return cut + "…"
+
+
+__all__ = [
+    "COMPLETE", "FAILED", "MATCH_END", "MATCH_START", "MIGRATIONS", "READ_ONLY_REASON", "ROLES", "SCHEMA_VERSION",
+    "STATUSES", "STOPPED", "STREAMING", "Conversation", "ConversationTree", "Message", "NewerSchemaError", "Preset",
+    "ReadOnlyStoreError", "SearchHit", "Store", "StoreError", "TreeMessage", "decode_text", "suggest_title",
+]

@@ -12,6 +12,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from desktop.core.db_recovery import open_store_with_recovery
+from desktop.core.instance_lock import READ_ONLY_MESSAGE
 from desktop.core.store import Store, StoreError
 
 Job = Callable[[Store], Any]
@@ -25,18 +27,25 @@ class StoreService(QObject):
     ``submit(job, on_done)`` may be called from any thread; ``job(store)`` runs on the store
     thread in submission order and ``on_done(result)`` runs later on the GUI thread.
 
+    The database is opened with :func:`open_store_with_recovery`: a damaged file is set aside and
+    what can be read is recovered (``notice`` says so). ``read_only=True`` (another Cove window
+    owns the data) opens it read-only; every write then fails with a message saying why.
+
     Signals:
         error(str): a job failed; the message is for a person.
         opened(): the database is open and migrated.
+        notice(str): something the person should know about the database (it was recovered).
     """
 
     error = Signal(str)
     opened = Signal()
+    notice = Signal(str)
     _deliver = Signal(object, object)
 
-    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, path: Path, parent: QObject | None = None, *, read_only: bool = False) -> None:
         super().__init__(parent)
         self._path = path
+        self.read_only = read_only
         self._jobs: queue.Queue[tuple[Job, Done | None, Failed | None] | None] = queue.Queue()
         self._deliver.connect(self._on_deliver)
         self._thread = threading.Thread(target=self._run, name="cove-store", daemon=True)
@@ -74,11 +83,14 @@ class StoreService(QObject):
 
     def _run(self) -> None:
         try:
-            store = Store(self._path)
+            store, report = open_store_with_recovery(self._path, read_only=self.read_only,
+                                                     read_only_reason=READ_ONLY_MESSAGE)
         except StoreError as exc:
             self.failure = f"{exc} Conversations cannot be saved or shown until this is fixed."
             self._deliver.emit(self.error.emit, self.failure)
             return
+        if report is not None:
+            self._deliver.emit(self.notice.emit, report.message)
         self.available = True
         self._deliver.emit(lambda _none: self.opened.emit(), None)
         while True:
@@ -89,7 +101,7 @@ class StoreService(QObject):
             try:
                 result = job(store)
             except Exception as exc:  # a failed write must reach the person, not vanish
-                if not isinstance(exc, sqlite3.OperationalError):
+                if not isinstance(exc, (sqlite3.OperationalError, StoreError)):
                     traceback.print_exc()
                 self._deliver.emit(self._failed(on_error), describe_failure(exc))
                 continue
@@ -112,6 +124,11 @@ class StoreService(QObject):
 def describe_failure(exc: Exception) -> str:
     """A person-readable sentence for a failed database job."""
     text = str(exc)
+    if isinstance(exc, StoreError):  # already written for a person (read-only window, ...)
+        return text
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return ("The conversation database is damaged. Restart Cove: it keeps a copy of the damaged file "
+                "and recovers what it can.")
     if "full" in text.lower() or getattr(exc, "errno", None) == 28:
         return ("The disk is full: Cove could not save to the conversation database. Free some space; "
                 "nothing already saved was lost, and your unsent message was kept.")

@@ -1,0 +1,130 @@
+"""The conversation commands of ``cove``: search, export, import (no Qt, no model).
+
+``cove search QUERY``                          matching messages, one a line:
+                                               ``ID<TAB>title<TAB>role<TAB>snippet`` with [matches]
+``cove export ID|--all [--format md|json] [--output PATH]``
+``cove import FILE``                           Cove JSON or ChatGPT's conversations.json (or .zip)
+
+Errors end the command with a one-line reason on standard error and a non-zero exit status
+(``search`` exits 1 when nothing matches, like grep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from desktop.core.conversation_io import ImportFormatError, export_conversations, import_file, write_export
+from desktop.core.db_recovery import open_store_with_recovery
+from desktop.core.paths import AppPaths
+from desktop.core.store import Store, StoreError
+from desktop.core.store_search import mark_matches
+
+
+def open_store(paths: AppPaths, err: TextIO | None = None) -> Store:
+    """Open the conversation database, recovering a damaged one; says so on standard error once.
+    Raises StoreError when it cannot be opened."""
+    store, report = open_store_with_recovery(paths.database)
+    if report is not None:
+        print(f"cove: {report.message}", file=err or sys.stderr)
+    return store
+
+
+def add_conversation_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's type
+    """Register ``search``, ``export`` and ``import`` on ``sub``."""
+    search = sub.add_parser("search", help="search every conversation for words")
+    search.add_argument("query", help="words to look for (all must occur; the last may be the start of a word)")
+    search.add_argument("--limit", type=int, default=20, help="at most this many results (default 20)")
+    export = sub.add_parser("export", help="write conversations as Markdown or JSON")
+    export.add_argument("conversation", nargs="?", type=int, default=None, help="the conversation id")
+    export.add_argument("--all", action="store_true", help="every conversation")
+    export.add_argument("--format", choices=("md", "json"), default=None,
+                        help="md (readable, the shown branch) or json (everything, re-importable); "
+                             "default: from the output's extension, else md")
+    export.add_argument("--output", default="-", help="the file to write ('-' or nothing: standard output)")
+    importing = sub.add_parser("import", help="import conversations (Cove JSON or ChatGPT's conversations.json)")
+    importing.add_argument("file")
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"cove: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Print the messages matching the query, best first."""
+    try:
+        store = open_store(paths)
+    except StoreError as exc:
+        return _fail(str(exc))
+    try:
+        hits = store.search(args.query, limit=max(1, args.limit))
+    finally:
+        store.close()
+    if not hits:
+        return _fail(f"no messages match {args.query!r}")
+    for hit in hits:
+        snippet = " ".join(mark_matches(hit.snippet).split())
+        title = " ".join(hit.conversation_title.split())
+        out.write(f"{hit.conversation_id}\t{title}\t{hit.role}\t{snippet}\n")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Export one conversation or all of them."""
+    if args.all == (args.conversation is not None):
+        return _fail("give either a conversation id or --all", 2)
+    to_stdout = args.output in ("-", "")
+    output = Path(args.output)
+    fmt = args.format or ("json" if output.suffix.lower() == ".json" else "md")
+    if not to_stdout and not output.parent.is_dir():
+        return _fail(f"cannot write {output}: the folder {output.parent} does not exist")
+    if not to_stdout and output.is_dir():
+        return _fail(f"cannot write {output}: it is a folder")
+    ids = None if args.all else [args.conversation]
+    try:
+        store = open_store(paths)
+    except StoreError as exc:
+        return _fail(str(exc))
+    try:
+        if to_stdout:
+            out.write(export_conversations(store, fmt, ids))
+            return 0
+        count = write_export(store, output, fmt, ids)
+    except LookupError as exc:
+        return _fail(str(exc.args[0]) if exc.args else str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write {output}: {exc.strerror or exc}")
+    finally:
+        store.close()
+    print(f"cove: exported {count} conversation{'s' if count != 1 else ''} to {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+    """Import a file of conversations, all or nothing."""
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    try:
+        store = open_store(paths)
+    except StoreError as exc:
+        return _fail(str(exc))
+    try:
+        result = import_file(store, path)
+    except ImportFormatError as exc:
+        return _fail(f"{path.name}: {exc}")
+    finally:
+        store.close()
+    source = {"cove": "a Cove export", "chatgpt": "a ChatGPT export"}.get(result.source, result.source)
+    out.write(f"imported {result.conversations} conversation{'s' if result.conversations != 1 else ''} "
+              f"({result.messages} messages) from {source}")
+    if result.skipped:
+        out.write(f"; {result.skipped} messages left out (tool calls, hidden context, empty)")
+    out.write("\n")
+    return 0
+
+
+COMMANDS = {"search": cmd_search, "export": cmd_export, "import": cmd_import}
