@@ -44,6 +44,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     chat.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: min(trained, 4096))")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--stats", action="store_true", help="print speed figures to standard error")
+    hardware = sub.add_parser("hardware", help="show the CPU, memory and llama.cpp build Cove runs on")
+    hardware.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    bench = sub.add_parser("bench", help="measure speed, first-token time, memory and start-up; print a table")
+    bench.add_argument("--quick", action="store_true", help="fewer and shorter runs (about a minute)")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument("--threads", type=int, default=0, help="threads (default: Cove's setting for this machine)")
+    bench.add_argument("--model", action="append", help="also measure this GGUF file (repeatable)")
+    from desktop.bench import add_child_arguments
+
+    add_child_arguments(bench)
     models = sub.add_parser("models", help="list the models Cove knows, or import one")
     actions = models.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list the library (the default)")
@@ -96,12 +106,13 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
             conversation = store.get_conversation(args.conversation)
             if conversation is None:
                 return _fail(f"there is no conversation {args.conversation}")
-        else:
-            conversation = store.create_conversation(suggest_title(prompt), str(model_path))
+            history = store.active_path(conversation.id)
+            user = store.add_message(conversation.id, "user", prompt,
+                                     parent_id=history[-1].id if history else None)
+        else:  # the conversation and its question in one transaction
+            conversation, user = store.create_conversation_with_message(suggest_title(prompt), str(model_path), prompt)
+            history = []
             print(f"cove: conversation {conversation.id}", file=sys.stderr)
-        history = store.active_path(conversation.id)
-        user = store.add_message(conversation.id, "user", prompt,
-                                 parent_id=history[-1].id if history else None)
         answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
 
         def write(content: str, status: str | None, stats: dict | None) -> None:
@@ -176,9 +187,34 @@ def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdo
     return 0
 
 
+def cmd_hardware(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the CPU, memory and llama.cpp backend report (``--json``: the raw data)."""
+    import json
+
+    from desktop.core.hardware import detect
+    from desktop.core.runtime import backend_report
+
+    report = backend_report()
+    if args.json:
+        out.write(json.dumps({"backend": report, "summary": detect(report).summary()}, indent=1) + "\n")
+    else:
+        out.write("\n".join(detect(report).summary()) + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed command line."""
+    if args.command == "hardware":
+        return cmd_hardware(args)
+    if args.command == "bench" and args.memory_child:  # the benchmark's child process (frozen app)
+        from desktop.bench_measure import memory_child
+
+        return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill)
     paths = app_paths(args.basedir).ensure()
+    if args.command == "bench":
+        from desktop.bench import run_bench
+
+        return run_bench(args, paths)
     if args.command == "chat":
         return cmd_chat(args, paths)
     if args.command == "models":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,34 +82,74 @@ def write_crash_marker(paths: AppPaths, path: Path, config: dict[str, Any]) -> N
 SAFE_MODE_CONTEXT = 2048
 
 
+def detect_hardware() -> Any:
+    """This machine for the fit check: memory always, GPU devices when offload is possible."""
+    from desktop.core.hardware import detect
+    from desktop.core.runtime import backend_report, supports_gpu_offload
+
+    return detect(backend_report() if supports_gpu_offload() else None)
+
+
+def check_fit(info: GGUFInfo, hardware: Any, *, n_ctx: int, gpu_layers: int = 0, cache_type: str = "f16",
+              flash_attn: bool = False, repack: bool = True) -> int:
+    """Refuse a model that will not fit in memory (:class:`ModelFileError` naming the sizes).
+
+    Returns the GPU layers to use: ``gpu_layers`` as given, or for -1 (automatic) every layer whose
+    weights, cache and buffers fit in the GPU's free memory.
+    """
+    from desktop.core.fit import WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
+
+    options = {"cache_type": cache_type, "flash_attn": flash_attn, "repack": repack,
+               "cpu_features": hardware.cpu.features}
+    if gpu_layers < 0:
+        gpu_layers = choose_gpu_layers(info, n_ctx, hardware.gpu_free(), **options) if hardware.gpu_free() else 0
+        gpu_layers = -1 if gpu_layers > (info.block_count or 0) else gpu_layers
+    fit = estimate(info, n_ctx, gpu_layers, **options)
+    label, reason = verdict(fit, hardware)
+    if label == WILL_NOT_FIT:
+        smaller = estimate(info, min(n_ctx, 2048), gpu_layers, **options)
+        hint = (f" With a {smaller.n_ctx:,}-token context it would need {smaller.total / 2**30:.1f} GB: lower the "
+                "context length in Settings." if smaller.total < 0.9 * fit.total and n_ctx > 2048 else
+                " Choose a smaller model or a smaller quantization of it.")
+        raise ModelFileError(f"{info.path.name} will not fit in this computer's memory, so Cove did not load it: "
+                             f"it {reason}.{hint}")
+    return gpu_layers
+
+
 def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
                   probe_timeout: float = 180.0, conservative: bool = False, gpu_layers: int = 0,
-                  flash_attention: bool = False, kv_cache_type: str = "f16") -> tuple[GGUFInfo, Any]:
-    """Check and probe a model without loading it here: returns its info and the
+                  flash_attention: bool = False, kv_cache_type: str = "f16",
+                  hardware: Callable[[], Any] | None = None) -> tuple[GGUFInfo, Any]:
+    """Check, fit and probe a model without loading it here: returns its info and the
     :class:`desktop.core.runtime.LoadConfig` that works on this machine.
 
     ``conservative`` (safe mode): no weight repacking, no GPU offload, at most 2048 tokens of context.
+    ``hardware`` returns the :class:`desktop.core.hardware.HardwareInfo` the fit is judged against
+    (default: :func:`detect_hardware`; tests inject a machine with little memory).
 
-    Raises :class:`ModelFileError` with a person-readable message on any failure.
+    Raises :class:`ModelFileError` with a person-readable message on any failure, including a model
+    that will not fit in memory (checked before the probe child loads it).
     """
     info = check_model_file(path)
     from desktop.core.probe import probe_model
-    from desktop.core.runtime import LoadConfig
+    from desktop.core.runtime import LoadConfig, default_context, supports_gpu_offload
     from desktop.core.settings import GenerationSettings
 
     threads = n_threads or GenerationSettings().effective_threads()
-    verdict = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
-    if not verdict.ok:
-        raise ModelFileError(verdict.message)
     if conservative:
         trained = info.context_length or SAFE_MODE_CONTEXT
         n_ctx = min(n_ctx or SAFE_MODE_CONTEXT, SAFE_MODE_CONTEXT, trained)
-    from desktop.core.runtime import supports_gpu_offload
-
     layers = 0 if conservative or not supports_gpu_offload() else gpu_layers  # -1: all layers
+    cache_type = kv_cache_type if not conservative else "f16"
+    flash = (flash_attention and not conservative) or cache_type != "f16"
+    layers = check_fit(info, (hardware or detect_hardware)(), n_ctx=n_ctx or default_context(info),
+                       gpu_layers=layers, cache_type=cache_type, flash_attn=flash, repack=not conservative)
+    verdict = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
+    if not verdict.ok:
+        raise ModelFileError(verdict.message)
     return info, LoadConfig(n_ctx=n_ctx, n_threads=threads, n_gpu_layers=layers,
                             flash_attn=flash_attention and not conservative,
-                            cache_type=kv_cache_type if not conservative else "f16",
+                            cache_type=cache_type,
                             use_extra_bufts=bool(verdict.config.get("use_extra_bufts")) and not conservative,
                             builtin_template=bool(verdict.config.get("builtin_template")),
                             template_note=str(verdict.config.get("template_problem", "")))

@@ -485,3 +485,92 @@ __all__ = [
     "LLAMA_CPP_VERSION", "default_context", "messages_for_model", "supports_gpu_offload",
     "system_info",
 ]
+
+
+# -- backend report (hardware page, `cove hardware`, fit estimate) ------------------------------
+_DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel", 4: "meta"}
+
+
+class _GGMLFeature(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_char_p)]
+
+
+def _ggml_library(lib_dir: Path) -> ctypes.CDLL:
+    """The bundled libggml that libllama already loaded (the same handle, so the same registry)."""
+    import sys
+
+    names = {"win32": ("ggml.dll", "libggml.dll"), "darwin": ("libggml.dylib", "libggml.so")}
+    for name in names.get(sys.platform, ("libggml.so",)):
+        if (lib_dir / name).exists():
+            lib = ctypes.CDLL(str(lib_dir / name))
+            break
+    else:
+        raise OSError(f"no libggml in {lib_dir}")
+    void_p, size_t, text = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
+    signatures = {
+        "ggml_backend_dev_count": ([], size_t), "ggml_backend_dev_get": ([size_t], void_p),
+        "ggml_backend_dev_name": ([void_p], text), "ggml_backend_dev_description": ([void_p], text),
+        "ggml_backend_dev_type": ([void_p], ctypes.c_int), "ggml_backend_dev_backend_reg": ([void_p], void_p),
+        "ggml_backend_dev_memory": ([void_p, ctypes.POINTER(size_t), ctypes.POINTER(size_t)], None),
+        "ggml_backend_reg_count": ([], size_t), "ggml_backend_reg_get": ([size_t], void_p),
+        "ggml_backend_reg_name": ([void_p], text), "ggml_backend_reg_get_proc_address": ([void_p, text], void_p),
+    }
+    for fn, (args, result) in signatures.items():
+        getattr(lib, fn).argtypes = args
+        getattr(lib, fn).restype = result
+    return lib
+
+
+def _reg_features(lib: ctypes.CDLL, reg: int) -> dict[str, str]:
+    """``ggml_backend_get_features`` of a backend registry: the CPU features its kernels use."""
+    address = lib.ggml_backend_reg_get_proc_address(reg, b"ggml_backend_get_features")
+    if not address:
+        return {}
+    get = ctypes.CFUNCTYPE(ctypes.POINTER(_GGMLFeature), ctypes.c_void_p)(address)
+    features, i = {}, 0
+    array = get(reg)
+    while array and array[i].name:
+        features[array[i].name.decode()] = (array[i].value or b"").decode()
+        i += 1
+    return features
+
+
+def backend_report() -> dict[str, Any]:
+    """What this llama.cpp build is and sees, as plain data for :func:`desktop.core.hardware.detect`:
+    system info, whether GPU offload is possible, the backends and devices (with free and total
+    memory) from ggml's registry, the CPU backend's features and any ``libggml-cpu-*`` variants."""
+    import re
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    libraries = sorted(p.name for p in lib_dir.iterdir()) if lib_dir.is_dir() else []
+    variants = sorted({re.sub(r"\.(so|dylib|dll).*$", "", n) for n in libraries if re.match(r"(lib)?ggml-cpu-", n)})
+    report: dict[str, Any] = {
+        "llama_cpp_python": LLAMA_CPP_VERSION, "system_info": system_info(),
+        "gpu_offload": supports_gpu_offload(),  # also loads dynamic backends when the build has them
+        "library_dir": str(lib_dir), "libraries": libraries, "cpu_variants": variants,
+        "backends": [], "devices": [], "cpu_backend_features": {}, "error": ""}
+    try:
+        lib = _ggml_library(lib_dir)
+        for i in range(lib.ggml_backend_reg_count()):
+            reg = lib.ggml_backend_reg_get(i)
+            name = (lib.ggml_backend_reg_name(reg) or b"").decode()
+            report["backends"].append(name)
+            if name == "CPU":
+                report["cpu_backend_features"] = _reg_features(lib, reg)
+        for i in range(lib.ggml_backend_dev_count()):
+            dev = lib.ggml_backend_dev_get(i)
+            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+            reg = lib.ggml_backend_dev_backend_reg(dev)
+            report["devices"].append({
+                "name": (lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
+                "description": (lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace"),
+                "type": _DEVICE_TYPES.get(lib.ggml_backend_dev_type(dev), "unknown"),
+                "backend": (lib.ggml_backend_reg_name(reg) or b"").decode() if reg else "",
+                "free": int(free.value), "total": int(total.value)})
+    except (OSError, AttributeError) as exc:
+        report["error"] = f"ggml's device list could not be read: {exc}"
+    return report
+
+
+__all__ += ["backend_report"]
