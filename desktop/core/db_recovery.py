@@ -13,18 +13,22 @@ thread, while the window is already up). Three kinds of damage are handled:
 * **missing write-ahead log** (``cove.sqlite3-shm`` present, ``cove.sqlite3-wal`` gone: the
   changes not yet copied into the main file are lost, and nothing can tell how many).
 
-What happens to the original, precisely: **its files are renamed aside, never opened for writing
-again, and Cove continues with a new file.** ``cove.sqlite3`` becomes
-``cove.sqlite3.damaged-<YYYYmmdd-HHMMSS>`` (``-wal`` and ``-shm`` companions keep the same name
-plus their suffix; the ``-shm`` is kept with the bytes it had before the check). The new
-``cove.sqlite3`` is either a byte copy of the kept file (missing log, when SQLite finds the copy
-sound) or a fresh database filled row by row from a scratch copy of the kept files (salvage,
+What happens to the original, precisely: **its files are only ever read (a read-only SQLite
+connection for the check, plain file copies for the repair), then renamed aside; Cove continues
+with a new file.** The new database is first built completely as ``cove.sqlite3.recovering``:
+either a byte copy of the original (missing log, when SQLite finds the copy sound) or a fresh
+database filled row by row from a scratch copy of the original files (salvage,
 :mod:`desktop.core.db_salvage`), whose search index is rebuilt and whose ``integrity_check`` must
-pass. A database written by a newer Cove is refused and left untouched, as :class:`Store` does.
+pass. Then ``cove.sqlite3`` is renamed to ``cove.sqlite3.damaged-<YYYYmmdd-HHMMSS>`` (its ``-wal``
+likewise; its ``-shm`` is kept with the bytes it had before the check) and the new file renamed
+into place. A crash in between leaves the untouched original (the repair starts over) or, once the
+original is aside, the finished new file (put in place at the next start). A database written by
+a newer Cove is refused and left untouched, as :class:`Store` does.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import time
@@ -93,16 +97,24 @@ def open_store_with_recovery(path: Path | str, *, read_only: bool = False,
 
 def check_and_repair(path: Path) -> RecoveryReport | None:
     """Check the database at ``path`` and repair it if needed (the caller makes sure no other
-    process uses it). None when it is sound, missing, or from a newer Cove."""
+    process uses it). None when it is sound, missing, or from a newer Cove.
+
+    The new database is built completely at ``<name>.recovering`` first; only then is the original
+    renamed aside and the new one renamed into place, so a crash during a repair leaves either the
+    untouched original (the repair starts over) or a finished new file (put in place next time)."""
+    building = _companion(path, RECOVERING)
+    if not path.exists():
+        return _finish_interrupted(path, building) if building.is_file() else None
     if not path.is_file():
         return None
+    _remove_with_companions(building)  # half-built by an interrupted repair: start over
     wal, shm = _companion(path, "-wal"), _companion(path, "-shm")
     with path.open("rb") as handle:
         header = handle.read(len(SQLITE_MAGIC))
     if header and header != SQLITE_MAGIC:
-        return _not_a_database(path)
+        return _not_a_database(path, building)
     if shm.exists() and not wal.exists():
-        return _missing_wal(path)
+        return _missing_wal(path, building)
     existed = {wal: wal.exists(), shm: shm.exists()}
     shm_bytes = shm.read_bytes() if existed[shm] else None
     problem = check_database(path)
@@ -111,9 +123,8 @@ def check_and_repair(path: Path) -> RecoveryReport | None:
     for companion, was_there in existed.items():  # the check's own -wal/-shm are not the original's
         if not was_there:
             companion.unlink(missing_ok=True)
-    kept = _set_aside(path, shm_bytes)
-    result = _salvage_into(kept, path)
-    return _report(DAMAGED, problem, kept, result)
+    result = salvage(path, wal if wal.exists() else None, building)
+    return _report(DAMAGED, problem, _swap(path, building, shm_bytes), result)
 
 
 def check_database(path: Path) -> str | None:
@@ -141,6 +152,8 @@ def check_database(path: Path) -> str | None:
         if present != expected:  # damaged schema text can still parse, yet mean something else
             return "the database's table definitions are damaged"
         tables = set(present)
+        if "messages_fts" in tables:  # the search index can be opened (its configuration is readable)
+            db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH '\"cove\"' LIMIT 1").fetchall()
         # A read-only connection's integrity_check skips CHECK constraints: the one Cove has, by hand.
         if "messages" in tables and db.execute(
                 "SELECT 1 FROM messages WHERE role NOT IN ('system', 'user', 'assistant') LIMIT 1").fetchone():
@@ -153,34 +166,45 @@ def check_database(path: Path) -> str | None:
 
 
 # -- the cases ------------------------------------------------------------------------------------
-def _not_a_database(path: Path) -> RecoveryReport:
+RECOVERING = ".recovering"  # suffix of the new database while a repair builds it
+
+
+def _not_a_database(path: Path, building: Path) -> RecoveryReport:
     shm = _companion(path, "-shm")
-    kept = _set_aside(path, shm.read_bytes() if shm.exists() else None)
-    Store(path).close()
+    Store(building).close()
+    kept = _swap(path, building, shm.read_bytes() if shm.exists() else None)
     message = (f"The conversation database {path.name} was not a database file (damaged or replaced). "
                f"Cove kept it as {kept[0]} and started a new, empty conversation database.")
     return RecoveryReport(NOT_A_DATABASE, message, "not an SQLite database", kept)
 
 
-def _missing_wal(path: Path) -> RecoveryReport:
-    shm = _companion(path, "-shm")
-    kept = _set_aside(path, shm.read_bytes())
-    shutil.copyfile(kept[0], path)  # a new file with the kept bytes; the kept file is never opened
-    problem = check_database(path)
+def _missing_wal(path: Path, building: Path) -> RecoveryReport:
+    shm_bytes = _companion(path, "-shm").read_bytes()
+    shutil.copyfile(path, building)  # the original's bytes in a new file; the original is only read
+    problem = check_database(building)
+    count = _count_conversations(building)
+    for leftover in (_companion(building, "-wal"), _companion(building, "-shm")):  # the check's own
+        leftover.unlink(missing_ok=True)
     if problem is None:
-        count = _count_conversations(path)
+        kept = _swap(path, building, shm_bytes)
         message = (f"The conversation database's write-ahead log ({path.name}-wal) was missing, so the "
                    f"most recent changes could not be read. Cove kept a copy at {kept[0]}; "
                    f"{count} conversation{'s' if count != 1 else ''} could be read.")
         return RecoveryReport(MISSING_WAL, message, "missing write-ahead log", kept, count, count)
-    for leftover in (path, _companion(path, "-wal"), _companion(path, "-shm")):
-        leftover.unlink(missing_ok=True)
-    return _report(DAMAGED, f"missing write-ahead log; {problem}", kept, _salvage_into(kept, path))
+    _remove_with_companions(building)
+    result = salvage(path, None, building)
+    return _report(DAMAGED, f"missing write-ahead log; {problem}", _swap(path, building, shm_bytes), result)
 
 
-def _salvage_into(kept: list[Path], target: Path) -> SalvageResult:
-    wal = next((p for p in kept if p.name.endswith("-wal")), None)
-    return salvage(kept[0], wal, target)
+def _finish_interrupted(path: Path, building: Path) -> RecoveryReport:
+    """A repair was interrupted after the original was set aside: put the finished new file in place."""
+    building.rename(path)
+    kept = [p for p in sorted(path.parent.glob(f"{path.name}.damaged-*"), key=lambda p: p.stat().st_mtime)
+            if not p.name.endswith(("-wal", "-shm"))][-1:]
+    where = f" Cove kept a copy at {kept[0]}." if kept else ""
+    message = ("The conversation database was damaged and Cove was closed while recovering it; "
+               f"the recovery is now complete.{where}")
+    return RecoveryReport(DAMAGED, message, "interrupted recovery", kept)
 
 
 def _report(kind: str, problem: str, kept: list[Path], r: SalvageResult) -> RecoveryReport:
@@ -202,9 +226,10 @@ def _companion(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
-def _set_aside(path: Path, shm_bytes: bytes | None) -> list[Path]:
-    """Rename the database (and its -wal) to ``<name>.damaged-<time>``; the -shm as it was found.
-    Returns the kept paths, the database first."""
+def _swap(path: Path, building: Path, shm_bytes: bytes | None) -> list[Path]:
+    """Rename the original database (and its -wal) to ``<name>.damaged-<time>``, keep its -shm as
+    it was found, then rename the finished new database into place. Returns the kept paths, the
+    database first."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept_db = path.with_name(f"{path.name}.damaged-{stamp}")
     n = 1
@@ -222,14 +247,36 @@ def _set_aside(path: Path, shm_bytes: bytes | None) -> list[Path]:
                 kept_db.rename(path)  # put things back as they were
                 raise
             kept.append(_companion(kept_db, "-wal"))
-        if shm_bytes is not None:
-            _companion(kept_db, "-shm").write_bytes(shm_bytes)
-            kept.append(_companion(kept_db, "-shm"))
-        _companion(path, "-shm").unlink(missing_ok=True)
     except OSError as exc:
+        _remove_with_companions(building)
         raise StoreError(f"The conversation database {path} is damaged and could not be set aside for "
                          f"recovery ({exc}). Nothing was changed.") from exc
+    if shm_bytes is not None:
+        _companion(kept_db, "-shm").write_bytes(shm_bytes)
+        kept.append(_companion(kept_db, "-shm"))
+    _companion(path, "-shm").unlink(missing_ok=True)
+    building.rename(path)
+    _sync_folder(path.parent)
     return kept
+
+
+def _remove_with_companions(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _companion(path, suffix).unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _count_conversations(path: Path) -> int:

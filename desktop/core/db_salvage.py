@@ -72,15 +72,15 @@ TABLES = ("conversations", "messages", "presets")
 @lru_cache(maxsize=1)
 def reference_objects() -> tuple[dict[str, str | None], ...]:
     """For each schema version (the index), the name and CREATE text of every object Cove's
-    migrations make, except the full-text index's own tables (their text is SQLite's, may differ
-    between SQLite versions, and a damaged index is rebuilt anyway)."""
+    migrations make, except the full-text index's shadow tables (their text is SQLite's and may
+    differ between SQLite versions)."""
     versions: list[dict[str, str | None]] = [{}]
     db = sqlite3.connect(":memory:")
     try:
         for migrate in MIGRATIONS:
             migrate(db)
             versions.append({name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master")
-                             if not name.startswith("messages_fts")})
+                             if not name.startswith("messages_fts_")})
     finally:
         db.close()
     return tuple(versions)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from desktop.core.store_model import StoreError
+
 MATCH_START = "\x02"  # starts a matched word in SearchHit.snippet
 MATCH_END = "\x03"  # ends it
 ELLIPSIS = "…"  # where a snippet cuts the message
@@ -89,8 +91,8 @@ def mark_matches(snippet: str, start: str = "[", end: str = "]") -> str:
 def is_index_damaged(exc: BaseException) -> bool:
     """True for the errors a damaged or out-of-step FTS index raises (rebuilding it helps)."""
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "fts5" in text
-                                                       or "corrupt" in text)
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        word in text for word in ("malformed", "fts5", "corrupt", "vtable"))
 
 
 class SearchOperations:
@@ -109,8 +111,12 @@ class SearchOperations:
         except sqlite3.DatabaseError as exc:
             if self.read_only or not is_index_damaged(exc):
                 raise
-        self.rebuild_search_index()
-        return search_messages(self._db, query, limit)
+        try:
+            self.rebuild_search_index()
+            return search_messages(self._db, query, limit)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError("The search index is damaged and could not be rebuilt. Restart Cove: it checks "
+                             "the conversation database at start and repairs it.") from exc
 
     def rebuild_search_index(self) -> None:
         """Rebuild the full-text index from the messages table."""
