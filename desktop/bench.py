@@ -7,7 +7,8 @@ that safe) and against llama.cpp's ``llama-bench`` when one is found (``$COVE_LL
 PATH); time to first token on turns 1, 2 and 10 of a conversation and after reopening it (the KV
 cache restored from disk when ``Runtime.save_state`` exists, and without it); resident memory after
 loading against the fit estimate; the app's start-up to a ready window and its idle memory; the GUI
-stall from the benchmark suite's last run. ``--quick`` runs shorter; ``--json`` prints data.
+stall, measured by the benchmark suite's stall test in a source checkout (``--quick``: its last
+recorded figure). ``--quick`` runs shorter; ``--json`` prints data.
 
 Speeds are the best of the rounds (the run least disturbed by other processes), from llama.cpp's
 own counters (``llama-bench`` reports the same); wall-clock rates include Python's per-token cost.
@@ -26,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop.bench_measure import (Speed, cove_speed, find_llama_bench, last_gui_stall, llama_bench, measure_memory,
-                                   memory_child, raw_llama, raw_speed, startup)
+from desktop.bench_measure import (Speed, cove_speed, find_llama_bench, gui_stall, last_gui_stall, llama_bench,
+                                   measure_memory, memory_child, raw_llama, raw_speed, startup)
 
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -122,21 +123,23 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
     settings = GenerationSettings(temperature=0.7, seed=7, max_tokens=plan.decode_tokens)
     sampling = dict(temperature=0.7, seed=7, top_p=settings.top_p, top_k=settings.top_k, min_p=settings.min_p,
                     repeat_penalty=settings.repeat_penalty)
-    cove = Runtime(path, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack), info=info)
-    messages = _speed_prompt(cove, plan.prompt_tokens)
-    tokens = cove.render(messages)[1]
-    configs: dict[str, Any] = {"raw, repacking off": raw_llama(path, n_ctx, threads, False)}
+    coves = {name: Runtime(path, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack, flash_attn=fa),
+                           info=info) for name, fa in (("Cove Runtime", False), ("Cove Runtime, flash attention", True))}
+    messages = _speed_prompt(coves["Cove Runtime"], plan.prompt_tokens)
+    tokens = coves["Cove Runtime"].render(messages)[1]
+    raws: dict[str, Any] = {"raw, repacking off": raw_llama(path, n_ctx, threads, False)}
     if repack:
-        configs["raw, defaults (repacking on)"] = raw_llama(path, n_ctx, threads, True)
-    runs: dict[str, list[Speed]] = {"Cove Runtime": [], **{name: [] for name in configs}}
-    cove_speed(cove, messages, GenerationSettings(max_tokens=4))  # warm-up: page faults, thread pools
-    for round_no in range(plan.rounds):
-        runs["Cove Runtime"].append(cove_speed(cove, messages, settings))
-        for name, llm in configs.items():
+        raws["raw, defaults (repacking on)"] = raw_llama(path, n_ctx, threads, True)
+    runs: dict[str, list[Speed]] = {name: [] for name in [*coves, *raws]}
+    for rt in coves.values():
+        cove_speed(rt, messages, GenerationSettings(max_tokens=4))  # warm-up: page faults, thread pools
+    for _round in range(plan.rounds):  # alternating, so a busy moment hits every configuration alike
+        for name, rt in coves.items():
+            runs[name].append(cove_speed(rt, messages, settings))
+        for name, llm in raws.items():
             runs[name].append(raw_speed(llm, tokens, plan.decode_tokens, sampling))
-    cove.close()
-    for llm in configs.values():
-        llm.close()
+    for closing in [*coves.values(), *raws.values()]:
+        closing.close()
     binary = find_llama_bench()
     lb = llama_bench(binary, path, threads, len(tokens), plan.decode_tokens, plan.rounds, repack) if binary else {}
     best: dict[str, float] = {}
@@ -149,16 +152,18 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
             f"{top.prompt_tokens} tokens")
     if not repack:
         put("decode", "decode, raw, defaults (repacking on)", "skipped", "", "repacking crashes on this CPU (probe)")
-    lb_note = "" if binary else "no llama-bench: set COVE_LLAMA_BENCH (README: Benchmarks)"
-    put("decode", "decode, llama-bench (same sources)", round(lb["decode_tps"], 1) if "decode_tps" in lb else "n/a",
-        "tok/s", lb_note)
-    put("prompt", "prompt, llama-bench (same sources)", round(lb["prompt_tps"], 1) if "prompt_tps" in lb else "n/a",
-        "tok/s")
-    if "decode_tps" in lb:
-        best["llama-bench"] = lb["decode_tps"]
+    for fa, what in ((0, "flash attention off"), (1, "flash attention on")):
+        name = f"llama-bench, {what}"
+        note = "" if binary else "no llama-bench: set COVE_LLAMA_BENCH (README: Development)"
+        decode, prompt = lb.get(f"decode_fa{fa}"), lb.get(f"prompt_fa{fa}")
+        put("decode", f"decode, {name}", round(decode, 1) if decode else "n/a", "tok/s",
+            note or f"{plan.decode_tokens} tokens after {len(tokens)}")
+        put("prompt", f"prompt, {name}", round(prompt, 1) if prompt else "n/a", "tok/s")
+        if decode:
+            best[name] = decode
     winner = max(best, key=lambda k: best[k])
     put("decode", "Cove decode / best measured", round(best["Cove Runtime"] / best[winner], 3), "",
-        f"best: {winner}")
+        f"best: {winner}; Cove's default settings (flash attention off)")
     wall_cove = max(s.wall_tps for s in runs["Cove Runtime"])
     wall_raw = max(s.wall_tps for s in runs["raw, repacking off" if not repack else "raw, defaults (repacking on)"])
     put("decode", "wall clock, Cove / raw same config", round(wall_cove / wall_raw, 3) if wall_raw else "n/a", "",
@@ -238,7 +243,10 @@ def run_bench(args: argparse.Namespace, paths: Any, out: TextIO = sys.stdout) ->
     idle = ok[len(ok) // 2][1] if ok else 0
     rows["idle"] = Row("app", "idle memory, window open, no model", {app: round(idle / _MB, 1) if idle else "n/a"},
                        "MB", "VmRSS 1 s after ready")
-    stall, note = last_gui_stall(Path(__file__).resolve().parents[1])
+    repo = Path(__file__).resolve().parents[1]
+    if not args.quick:
+        print("cove bench: GUI stall (tests/bench)", file=sys.stderr, flush=True)
+    stall, note = last_gui_stall(repo) if args.quick else gui_stall(repo)
     rows["stall"] = Row("app", "GUI stall while streaming (longest gap)", {app: stall}, "", note)
     labels = [label for label, _ in chosen]
     seconds = time.perf_counter() - started
