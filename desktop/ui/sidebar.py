@@ -166,7 +166,16 @@ class Sidebar(QWidget):
     def current_id(self) -> int:
         """The selected conversation's id, 0 for none."""
         item = self.list.currentItem()
-        return int(item.data(Qt.ItemDataRole.UserRole)) if item else 0
+        data = item.data(Qt.ItemDataRole.UserRole) if item else None
+        return int(data) if data is not None else 0
+
+    def select_title(self, title: str) -> None:
+        """Make the conversation with this title the current one (headings are skipped)."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) is not None and item.text().removeprefix("📌 ") == title:
+                self.list.setCurrentItem(item)
+                return
 
     def titles(self) -> list[str]:
         """The conversation titles shown, top to bottom (without the date headings)."""

@@ -124,13 +124,13 @@ def test_conversation_list_new_rename_delete(qtbot, cove):
     assert cove.window.sidebar.titles() == ["Say goodbye.", "Say hello."]
 
     sidebar = cove.window.sidebar
-    sidebar.list.setCurrentRow(1)
+    sidebar.select_title("Say hello.")
     sidebar.ask_rename(sidebar.current_id())
     sidebar.rename_dialog.setTextValue("Greetings")
     sidebar.rename_dialog.accept()
     qtbot.waitUntil(lambda: "Greetings" in sidebar.titles())
 
-    sidebar.list.setCurrentRow(0)
+    sidebar.select_title("Say goodbye.")
     doomed = sidebar.current_id()
     sidebar.ask_delete(doomed)
     box = sidebar.confirm_box
