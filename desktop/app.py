@@ -28,11 +28,19 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.theme import app_icon, apply_palette
 
 
+GUI_SWITCH_INTERVAL_S = 0.0005
+
+
 class CoveApp(QObject):
     """One running Cove: services, controller and window. Tests build it directly."""
 
     def __init__(self, paths: AppPaths, *, safe_mode: bool = False) -> None:
         super().__init__()
+        # Every Qt virtual call that PySide checks for a Python override takes the GIL. While a
+        # worker runs Python (a chat template, a large import), each take waits up to the switch
+        # interval (5 ms by default), and a repaint makes hundreds of them: the window froze for
+        # 250-400 ms. 0.5 ms keeps the GUI thread's waits short at a negligible cost to the workers.
+        sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
         self.paths = paths.ensure()
         self.safe_mode = safe_mode
         self.settings: Settings = load_settings(paths.settings_file)

@@ -93,12 +93,22 @@ def _size(n: float) -> str:
     return f"{n / (1 << 30):.1f} GB" if n >= 1 << 30 else f"{n / _MIB:.0f} MB"
 
 
+MAX_SYNTHETIC_LAYERS = 4096  # a description without a tensor table (tests, Hub metadata)
+
+
 def _pad(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
 def _arch_value(info: GGUFInfo, suffix: str) -> Any:
     return info.metadata.get(f"{info.architecture}.{suffix}")
+
+
+def _block_count(info: GGUFInfo) -> int:
+    """The model's layers. A real model has at least one tensor per layer, so a hostile
+    block_count (2**32 - 1) is capped there and cannot make the per-layer lists exhaust memory
+    before llama.cpp gets to refuse the file."""
+    return min(info.block_count or 0, len(info.tensors) or MAX_SYNTHETIC_LAYERS)
 
 
 def _per_layer(value: Any, n_layer: int, default: int) -> list[int]:
@@ -157,7 +167,7 @@ def estimate(info: GGUFInfo, n_ctx: int, n_gpu_layers: int = 0, cache_type: str 
     features decide which tensors it copies; detected when not given); ``n_used``: estimate the
     compute part for a context holding only that many tokens instead of a full one.
     """
-    n_layer = info.block_count or 0
+    n_layer = _block_count(info)
     n_embd = info.embedding_length or 0
     n_head = info.head_count or 0
     n_vocab = info.vocab_size or _arch_value(info, "vocab_size") or 0
@@ -260,7 +270,7 @@ def verdict(fit: FitEstimate, hardware: Any) -> tuple[str, str]:
 def choose_gpu_layers(info: GGUFInfo, n_ctx: int, gpu_free: int, **options: Any) -> int:
     """The most layers (block_count + 1 = everything, including the output layer) whose weights,
     KV cache and compute buffer fit in 90 % of ``gpu_free`` bytes; 0 when none does."""
-    n_layer = info.block_count or 0
+    n_layer = _block_count(info)
     best = 0
     for layers in range(n_layer + 1, 0, -1):
         if estimate(info, n_ctx, layers, **options).on_gpu <= 0.9 * gpu_free:

@@ -292,13 +292,20 @@ class Runtime:
     def fit_messages(self, messages: Sequence[dict[str, str]], reserve: int) -> tuple[list[dict[str, str]], int]:
         """Drop the oldest turns (never a system message, never the last) until the prompt
         leaves ``reserve`` tokens free. Returns the messages kept and how many were dropped."""
+        kept, dropped, _tokens, _stop = self._fit(messages, reserve)
+        return kept, dropped
+
+    def _fit(self, messages: Sequence[dict[str, str]],
+             reserve: int) -> tuple[list[dict[str, str]], int, list[int], list[str]]:
+        """:meth:`fit_messages`, also returning the kept prompt's tokens and stop strings (so a
+        slow template is rendered once per answer, not twice)."""
         kept = list(messages)
         dropped = 0
         limit = max(16, self.n_ctx - reserve)
         while True:
-            _, tokens, _ = self.render(kept)
+            _, tokens, stop = self.render(kept)
             if len(tokens) <= limit:
-                return kept, dropped
+                return kept, dropped, tokens, stop
             droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] != "system"]
             if not droppable:
                 raise GenerationError(
@@ -337,8 +344,7 @@ class Runtime:
         stats = GenerationStats(context_size=self.n_ctx)
         self.last_stats = stats
         reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
-        kept, stats.dropped_messages = self.fit_messages(messages, reserve)
-        _, tokens, stop = self.render(kept)
+        _kept, stats.dropped_messages, tokens, stop = self._fit(messages, reserve)
         stats.prompt_tokens = len(tokens)
         stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
         ctx = self._llm._ctx.ctx  # noqa: SLF001

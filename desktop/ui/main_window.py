@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         undo_row.addWidget(self.undo_button)
         self.undo_box.hide()
         self._undo_id = 0
+        self._undo_timer = QTimer(self, singleShot=True, interval=15_000)
+        self._undo_timer.timeout.connect(self._expire_undo)
         self.model_status = QLabel("No model loaded")
         self.stats_label = QLabel()
         self.statusBar().addWidget(self.model_status, 1)
@@ -200,7 +202,12 @@ class MainWindow(QMainWindow):
         self._undo_id = conversation_id
         self.undo_label.setText(f"Deleted “{title}”.")
         self.undo_box.show()
-        QTimer.singleShot(15_000, lambda: self._undo_id == conversation_id and self.undo_box.hide())
+        self._undo_timer.start()
+
+    def _expire_undo(self) -> None:
+        """The undo offer lapses 15 s after the last delete."""
+        self._undo_id = 0
+        self.undo_box.hide()
 
     def _undo_delete(self) -> None:
         if self._undo_id:
