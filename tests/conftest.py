@@ -78,6 +78,32 @@ def gemma_model() -> Path:
     return target
 
 
+@pytest.fixture
+def fake_hub(starter_model: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake Hugging Face Hub on 127.0.0.1 (tests/fakehub.py) serving the real SmolLM2 file as
+    ``SMOL_REPO``/``SMOL_FILE``; HF_ENDPOINT points at it and huggingface_hub's offline mode is off."""
+    import huggingface_hub.constants
+
+    from tests.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
+
+    hub = FakeHub().start()
+    hub.add_repo(SMOL_REPO, {SMOL_FILE: starter_model}, downloads=50_000, likes=120)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def fake_hub_gemma(fake_hub, gemma_model: Path):  # noqa: ANN001
+    """``fake_hub`` also serving the real Gemma 3 270M file as ``GEMMA_REPO``/``GEMMA_FILE``."""
+    from tests.fakehub import GEMMA_FILE, GEMMA_REPO
+
+    fake_hub.add_repo(GEMMA_REPO, {GEMMA_FILE: gemma_model}, downloads=30_000, likes=80, license="gemma")
+    return fake_hub
+
+
 @pytest.fixture(scope="session")
 def probed_cache(tmp_path_factory: pytest.TempPathFactory, starter_model: Path) -> Path:
     """A probe verdict for the starter model on this machine, made once per test session."""
