@@ -51,6 +51,7 @@ class GenerationWorker(QObject):
         self.last_restored = 0  # tokens restored from disk for the last answer (0: none)
         self._system_info = ""  # llama.cpp's build report, read on this thread (importing llama_cpp is slow)
         self._gpu_offload = False
+        self._hardware: list[str] = []  # HardwareInfo.summary(): CPU, memory, llama.cpp build and devices
 
     @Slot(str, dict)
     def load(self, path: str, options: dict) -> None:
@@ -63,6 +64,7 @@ class GenerationWorker(QObject):
             from desktop.core.runtime import supports_gpu_offload, system_info
 
             self._system_info, self._gpu_offload = system_info(), supports_gpu_offload()
+            self._hardware = _hardware_lines()
         if self._runtime is not None and self._runtime_key == key:
             self.model_loaded.emit(path, self._describe())
             return
@@ -93,6 +95,7 @@ class GenerationWorker(QObject):
             "flash_attention": runtime.config.flash_attn, "kv_cache_type": runtime.config.cache_type,
             "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
             "system_info": self._system_info, "gpu_offload": self._gpu_offload,
+            "hardware": list(self._hardware),
         }
 
     @Slot()
@@ -238,3 +241,14 @@ class GenerationService(QObject):
         self.unload_requested.emit()
         self._thread.quit()
         self._thread.wait(timeout_ms)
+
+
+def _hardware_lines() -> list[str]:
+    """This machine and llama.cpp build as lines for the Hardware page (runs on the worker thread)."""
+    from desktop.core.hardware import detect
+    from desktop.core.runtime import backend_report
+
+    try:
+        return detect(backend_report()).summary()
+    except Exception as exc:  # noqa: BLE001 - a report, never a reason to fail a load
+        return [f"Hardware detection failed: {exc}"]

@@ -69,8 +69,9 @@ class HardwarePanel(QWidget):
         where = "CPU and GPU" if info.get("gpu_offload") else "CPU only"
         layers = info.get("gpu_layers", 0)
         repack = "weight repacking on" if info.get("repacking") else "weight repacking off (not safe on this CPU)"
+        machine = "\n".join(line for line in info.get("hardware", []) if not line.startswith("system info"))
         return (f"Runs on: {where}. Current model: {layers if layers >= 0 else 'all'} layers on the GPU, {repack}."
-                f"\n{info.get('system_info', '')}")
+                f"\n{machine or info.get('system_info', '')}")
 
     def acceleration(self) -> AccelerationSettings:
         """The settings for every model (the GPU layers only when not per-model)."""

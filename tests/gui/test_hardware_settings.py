@@ -18,6 +18,8 @@ def test_gpu_controls_explain_why_they_are_unavailable_on_a_cpu_only_build(qtbot
     assert not panel.gpu_layers.isEnabled() and panel.gpu_layers.isVisible()  # shown, with the reason
     assert panel.gpu_note.text() == CPU_ONLY_EXPLANATION and panel.gpu_note.isVisible()
     assert "CPU only" in panel.backend.text()
+    for line in ("CPU: ", "Memory: ", "llama.cpp build: "):  # HardwareInfo.summary(), read off the GUI thread
+        assert line in panel.backend.text(), panel.backend.text()
     cove.window.settings_dialog.reject()
 
 
