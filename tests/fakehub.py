@@ -16,7 +16,9 @@ after ``stall_after`` body bytes), ``throttle`` (bytes per second) and ``times``
 the switches apply to; None: until ``hub.behave()``). ``hub.replace_file`` changes a file's bytes
 and ETag under the same revision; hostile names are just names: ``add_repo(repo, {"../x.gguf": b"..."})``.
 
-``hub.requests`` logs ``Served(method, path, range, status, sent)`` per answered request;
+``hub.redirect = True`` answers resolve with a 302 to ``{hub.url}/cdn/...`` like the real Hub's CDN
+redirect (a client using ``localhost`` sees another host). ``hub.requests`` logs ``Served(method, path, range, status, sent)`` per request in arrival order
+(call ``hub.settle()`` before reading it: status and sent are filled in when the answer is done);
 ``hub.served_ranges(filename)`` gives the byte ranges sent for a file.
 """
 
@@ -137,6 +139,8 @@ class FakeHub:
         self.redirect = False  # answer resolve with 302 to /cdn/... on the same host, like the real Hub
         self._rules: dict[tuple[str | None, str | None], Misbehaviour] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
@@ -205,8 +209,15 @@ class FakeHub:
             self._rules.clear()
 
     # -- inspection ----------------------------------------------------------------------------
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being answered (a client may finish reading before the server
+        has logged the bytes it sent); True when idle."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
     def served_ranges(self, filename: str, method: str = "GET") -> list[tuple[int, int]]:
-        """(start, end) byte ranges of ``filename`` sent by successful requests, in order."""
+        """(start, end) byte ranges of ``filename`` sent by successful requests, in order (after ``settle()``)."""
+        self.settle()
         out = []
         for entry in list(self.requests):
             if entry.method != method or not entry.path.endswith("/" + filename) or entry.status not in (200, 206):
@@ -270,10 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _log(self, status: int, sent: int) -> None:
-        self.hub.requests.append(Served(self.command, unquote(urlsplit(self.path).path),
-                                        self.headers.get("Range", ""), status, sent))
-        self.hub.request_headers.append({k: self.headers.get(k, "") for k in ("Range", "If-Range",
-                                                                              "Authorization")})
+        """Fill in this request's entry (made on arrival, so the log is in arrival order)."""
+        self.hub.requests[self._entry] = self.hub.requests[self._entry]._replace(status=status, sent=sent)
 
     def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -299,6 +308,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> None:
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), parse_qs(parts.query)
+        with self.hub._idle:
+            self.hub._busy += 1
+            self._entry = len(self.hub.requests)
+            self.hub.requests.append(Served(self.command, path, self.headers.get("Range", ""), 0, 0))
+            self.hub.request_headers.append({k: self.headers.get(k, "") for k in ("Range", "If-Range",
+                                                                                  "Authorization")})
         try:
             if path == "/api/models":
                 self._search(query)
@@ -312,13 +327,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(404, "Not found")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            with self.hub._idle:
+                self.hub._busy -= 1
+                self.hub._idle.notify_all()
 
     def _apply_common(self, rule: Misbehaviour) -> bool:
         """Stall and forced status; True when the request was answered already."""
         if rule.stall and rule.stall_after is None:
             self.hub._stop.wait(rule.stall)
         if rule.status is not None:
-            self._error(rule.status, {401: "Invalid credentials in Authorization header", 403: "Forbidden",
+            refused = "Invalid credentials in Authorization header" if self.headers.get("Authorization") else \
+                "Authentication required"
+            self._error(rule.status, {401: refused, 403: "Forbidden",
                                       404: "Not found", 429: "Too many requests"}.get(rule.status, "Server error"))
             return True
         return False
@@ -423,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
             file = repo.files[filename]
             commit = repo.sha if revision == "main" else revision
             if self.hub.redirect:
-                self._answer(302, b"", {"Location": f"/cdn/{quote(repo.repo_id)}/{quote(filename)}?c={commit}",
+                self._answer(302, b"", {"Location": f"{self.hub.url}/cdn/{quote(repo.repo_id)}/{quote(filename)}?c={commit}",
                                         "ETag": file.etag, "X-Linked-Etag": file.etag,
                                         "X-Linked-Size": str(file.size), "X-Repo-Commit": commit})
             else:
