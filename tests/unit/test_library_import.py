@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -41,11 +42,16 @@ def test_copy_goes_into_the_chosen_models_folder(paths: AppPaths, tmp_path: Path
 def test_link_remembers_the_file_where_it_is(paths: AppPaths, tmp_path: Path, starter_model: Path) -> None:
     outside = tmp_path / "elsewhere" / "linked.gguf"
     outside.parent.mkdir()
-    outside.symlink_to(starter_model)  # a link keeps its own name in the library
+    shutil.copyfile(starter_model, outside)
     lib = library(paths, tmp_path)
     entry = import_model_file(outside, paths, library=lib, link=True)
     assert entry.source == "opened" and entry.path == outside and entry.name == "linked"
-    assert list(lib.models_dir.iterdir()) == []
+    assert entry in lib.entries() and list(lib.models_dir.iterdir()) == []
+    # A link to a file already listed (here the starter) is the same model: listed once.
+    twin = tmp_path / "elsewhere" / "twin.gguf"
+    twin.symlink_to(starter_model)
+    import_model_file(twin, paths, library=lib, link=True)
+    assert [e.source for e in lib.entries()] == ["starter", "opened"]
 
 
 def test_malformed_files_are_refused_and_nothing_is_written(paths: AppPaths, tmp_path: Path,
