@@ -197,3 +197,30 @@ def test_change_folder_without_models_just_switches(qtbot, pane: LibraryPane, tm
         pane.folder_chosen(str(tmp_path / "fresh"))
     assert blocker.args == [str(tmp_path / "fresh")] and pane.move_box is None
     assert (tmp_path / "fresh").is_dir()
+
+
+def test_cancel_stops_a_copy_and_leaves_nothing(qtbot, pane: LibraryPane, starter_model: Path,  # noqa: ANN001
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.core import model_import
+
+    real_copy = model_import.copy_file
+
+    def held_copy(source, target, progress=None, cancel=None):  # noqa: ANN001, ANN202
+        def step(n: int) -> None:
+            progress(n)
+            cancel.wait(30)  # the copy waits after each chunk until the person presses Cancel
+        real_copy(source, target, step, cancel)
+
+    monkeypatch.setattr(model_import, "copy_file", held_copy)
+    with qtbot.waitSignal(pane.service.progress, timeout=TASK_TIMEOUT_MS):
+        pane.copy_button.click()
+        pane.file_dialog.selectFile(str(starter_model))
+        pane.file_dialog.accept()
+    assert pane.progress.isVisible() and pane.cancel_button.isVisible()
+    assert pane.task_label.text().startswith("Checking and copying SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert not pane.copy_button.isEnabled()
+    with qtbot.waitSignal(pane.service.failed, timeout=TASK_TIMEOUT_MS) as blocker:
+        pane.cancel_button.click()
+    assert blocker.args == ["Cancelled: nothing was changed."]
+    assert list(pane.service.models_dir.iterdir()) == []
+    assert not pane.progress.isVisible() and pane.copy_button.isEnabled()
