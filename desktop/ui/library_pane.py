@@ -64,6 +64,7 @@ class LibraryPane(QWidget):
         self.folder_dialog: QFileDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self.move_box: QMessageBox | None = None
+        self.current_model = ""  # the loaded model's path, marked in the list
         self._listed_once = False
 
         self.folder_label = QLabel()
@@ -147,8 +148,9 @@ class LibraryPane(QWidget):
         self.table.setRowCount(len(snapshot.items))
         for row, item in enumerate(snapshot.items):
             tip = f"{item.entry.path}\n{item.metadata.problem or item.metadata.title}".strip()
+            in_use = item.entry.key == self.current_model
             for column, text in enumerate(row_texts(item)):
-                cell = QTableWidgetItem(text)
+                cell = QTableWidgetItem(text + (" (in use)" if in_use and column == 0 else ""))
                 cell.setData(PATH_ROLE, item.entry.key)
                 cell.setToolTip(tip)
                 self.table.setItem(row, column, cell)
@@ -158,6 +160,12 @@ class LibraryPane(QWidget):
         self.folder_label.setText(str(snapshot.disk.models_dir))
         self.disk_label.setText(disk_text(snapshot))
         self._update_buttons()
+
+    def set_current_model(self, path: str) -> None:
+        """Mark the model that is loaded now (the window calls this when it changes)."""
+        self.current_model = path
+        if self.snapshot is not None:
+            self.show_snapshot(self.snapshot)
 
     def selected_item(self) -> LibraryItem | None:
         """The model selected in the table."""
@@ -170,7 +178,7 @@ class LibraryPane(QWidget):
     def select(self, name: str) -> bool:
         """Select the row of the model called ``name``; False when there is none."""
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == name:
+            if self.table.item(row, 0).text().removesuffix(" (in use)") == name:
                 self.table.selectRow(row)
                 return True
         return False
@@ -214,8 +222,11 @@ class LibraryPane(QWidget):
         if item is None or item.deletion.action == REFUSE:
             return
         plan = item.deletion
+        text = plan.message
+        if item.entry.key == self.current_model:
+            text += "\n\nIt is the model in use: the conversation keeps it until you choose another model."
         box = QMessageBox(QMessageBox.Icon.Warning if plan.action == DELETE else QMessageBox.Icon.Question,
-                          "Delete model" if plan.action == DELETE else "Forget model", plan.message,
+                          "Delete model" if plan.action == DELETE else "Forget model", text,
                           QMessageBox.StandardButton.Cancel, self)
         confirm = box.addButton("Delete" if plan.action == DELETE else "Forget",
                                 QMessageBox.ButtonRole.DestructiveRole)

@@ -74,6 +74,9 @@ def test_starter_listed_with_its_metadata_and_disk_use(pane: LibraryPane, starte
     pane.select("SmolLM2-135M-Instruct (Q4_1)")
     assert not pane.delete_button.isEnabled() and "part of Cove" in pane.delete_button.toolTip()
     assert not pane.progress.isVisible()
+    pane.set_current_model(str(starter_model))
+    assert names(pane) == ["SmolLM2-135M-Instruct (Q4_1) (in use)"]
+    assert pane.selected_item().entry.path == starter_model  # the selection survives the re-listing
 
 
 def test_copy_in_shows_progress_then_the_model(qtbot, pane: LibraryPane, starter_model: Path) -> None:  # noqa: ANN001
@@ -132,13 +135,19 @@ def test_delete_asks_first(qtbot, pane: LibraryPane, starter_model: Path) -> Non
     pane.delete_button.click()
     box = pane.confirm_box
     assert box.isVisible() and "Delete to-delete?" in box.text() and "cannot be undone" in box.text()
+    assert "model in use" not in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert model.exists() and "to-delete" in names(pane)
+
+    pane.set_current_model(str(model))
+    pane.delete_button.click()
+    assert "It is the model in use" in pane.confirm_box.text()
+    pane.confirm_box.button(QMessageBox.StandardButton.Cancel).click()
 
     pane.delete_button.click()
     confirm = next(b for b in pane.confirm_box.buttons() if b.text() == "Delete")
     assert run_task(qtbot, pane, confirm.click) == "to-delete was deleted."
-    assert not model.exists() and "to-delete" not in names(pane)
+    assert not model.exists() and not any(n.startswith("to-delete") for n in names(pane))
     assert pane.disk_label.text().startswith("1 model, 98 MB")
 
 
