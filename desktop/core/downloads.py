@@ -23,10 +23,12 @@ from typing import IO, Any
 
 from desktop.core.atomic import read_json, write_json_atomic
 from desktop.core.download_progress import ProgressCallback, ProgressMeter, human_size
-from desktop.core.hub import HubClient, HubError, RemoteFile
+from desktop.core.download_sink import ChunkSink
+from desktop.core.hub import HubClient, HubError, RangeResponse, RemoteFile
 from desktop.core.model_files import safe_relative_path
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20             # bytes handed to the writer thread at a time
+RECEIVE: Any = None         # iter_chunks(None): pieces as they arrive (httpx's re-chunking is slow)
 DISK_MARGIN = 64 << 20      # free space kept beyond the bytes still to come
 MAX_FAILED_ATTEMPTS = 4     # connection attempts in a row that bring no new byte
 RETRY_DELAY_S = 1.0         # doubled after each failed attempt
@@ -176,28 +178,12 @@ class Download:
                                 "verify it and will not download it", "no_sha256")
         self._on_phase("checking")
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        meta = read_json(self.sidecar, None)
-        if not _sidecar_matches(meta, self.file) or not self.partial.is_file() \
-                or self.partial.stat().st_size > self.file.size:
-            discard_partial(self.models_dir, self.file)
-            meta = None
-        self._etag = str(meta.get("etag", "")) if meta else ""
-        self._have = self.partial.stat().st_size if meta else 0
-        self._check_space()
-        if meta is None:
-            self._save_sidecar("")
-            self.partial.touch()
-        self._digest = hashlib.sha256()
-        if self._have:
-            self._on_phase("verifying")
-            with self.partial.open("rb") as handle:
-                while block := handle.read(CHUNK * 4):
-                    self._check_flags()
-                    self._digest.update(block)
-        self._on_phase("downloading")
-        self._meter.start(self._have)
         try:
+            self._resume()
             self._transfer()
+        except DownloadCancelled:
+            discard_partial(self.models_dir, self.file)
+            raise
         except DownloadError:
             if not partial_size(self.models_dir, self.file):
                 discard_partial(self.models_dir, self.file)   # nothing came: leave nothing behind
@@ -209,6 +195,26 @@ class Download:
             raise DownloadError(f"{self.file.filename} failed verification: its bytes do not match the "
                                 "SHA-256 the Hub publishes, so the download was deleted", "verify")
         return self.partial
+
+    def _resume(self) -> None:
+        """Take up the partial if it belongs to this file (rehashing its bytes), else start afresh."""
+        meta = read_json(self.sidecar, None)
+        if not _sidecar_matches(meta, self.file) or not self.partial.is_file() \
+                or self.partial.stat().st_size > self.file.size:
+            discard_partial(self.models_dir, self.file)
+            meta = None
+        self._etag = str(meta.get("etag", "")) if meta else ""
+        self._have = self.partial.stat().st_size if meta else 0
+        self._check_space()
+        self._digest = hashlib.sha256()
+        if self._have:
+            self._on_phase("verifying")
+            with self.partial.open("rb") as handle:
+                while block := handle.read(CHUNK * 4):
+                    self._check_flags()
+                    self._digest.update(block)
+        self._on_phase("downloading")
+        self._meter.start(self._have)
 
     def place(self) -> Path:
         """Move the verified partial to its final place (atomic rename) and forget the sidecar."""
@@ -233,7 +239,6 @@ class Download:
 
     def _check_flags(self) -> None:
         if self._cancel.is_set():
-            discard_partial(self.models_dir, self.file)
             raise DownloadCancelled(self.file.filename)
         if self._pause.is_set():
             raise DownloadPaused(self.file.filename)
@@ -310,27 +315,44 @@ class Download:
             elif response.start != self._have:
                 raise HubError(f"The Hub answered from byte {response.start} instead of {self._have}",
                                kind="bad_response", status=response.status)
-            if response.etag != self._etag:
+            if response.etag != self._etag or not self._have:
                 self._etag = response.etag
                 self._save_sidecar(self._etag)
-            with self._open(self.partial, "r+b" if self._have else "wb") as out:
-                out.seek(self._have)
-                for chunk in response.iter_chunks(CHUNK):
+            self._receive(response)
+
+    def _receive(self, response: RangeResponse) -> None:
+        """Append the body to the partial; writing and hashing run on a helper thread."""
+        with self._open(self.partial, "r+b" if self._have else "wb") as out:
+            out.seek(self._have)
+            sink, start, received = ChunkSink(out, self._digest, self._write), self._have, 0
+            pieces: list[bytes] = []
+            pending = 0
+            try:
+                for piece in response.iter_chunks(RECEIVE):
                     self._check_flags()
-                    chunk = chunk[: self.file.size - self._have]
-                    self._write(out, chunk)
-                    self._digest.update(chunk)
-                    self._have += len(chunk)
-                    self._meter.update(self._have)
-                    if self._have >= self.file.size:
+                    piece = piece[: self.file.size - start - received]
+                    pieces.append(piece)
+                    pending += len(piece)
+                    received += len(piece)
+                    done = start + received >= self.file.size
+                    if pending >= CHUNK or done:
+                        sink.put(b"".join(pieces) if len(pieces) > 1 else pieces[0])
+                        pieces, pending = [], 0
+                        self._meter.update(start + received)
+                    if done:
                         break
+            finally:
+                if pieces:
+                    sink.put(b"".join(pieces))   # what came before a cut is kept
+                self._have = start + sink.finish()
+                if sink.error is not None:
+                    raise sink.error
 
     def _restart(self, etag: str) -> None:
         self.restarts += 1
         with self._open(self.partial, "wb"):
             pass
         self._have, self._digest, self._etag = 0, hashlib.sha256(), etag
-        self._save_sidecar(etag)
         self._meter.start(0)
 
     def _write(self, out: IO[bytes], chunk: bytes) -> None:

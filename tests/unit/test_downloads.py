@@ -78,7 +78,7 @@ def test_download_places_the_verified_file_and_reports_throttled_progress(client
     path = Download(client, smol, models, lambda *a: calls.append((*a, time.monotonic())),
                     on_phase=phases.append).run()
     elapsed = time.monotonic() - began
-    assert path == models / "HuggingFaceTB" / "SmolLM2-135M-Instruct-GGUF" / SMOL_FILE
+    assert path == models / SMOL_REPO / SMOL_FILE
     assert sha256(path) == sha256(starter_model) == smol.sha256
     assert ggufs(models) == [path]
     assert not any((models / ".partial").iterdir())
@@ -240,7 +240,8 @@ def test_hostile_repository_names_are_refused(smol, models, client, repo_id):
     assert caught.value.kind == "bad_name"
 
 
-def test_cancel_deletes_the_partial(client, smol, models):
+def test_cancel_deletes_the_partial(client, smol, models, fake_hub):
+    fake_hub.misbehave(SMOL_REPO, SMOL_FILE, throttle=40 * MB)
     cancel, progress = pause_at(10 * MB)
     with pytest.raises(DownloadCancelled):
         Download(client, smol, models, progress).run(cancel=cancel)
