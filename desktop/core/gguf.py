@@ -11,6 +11,7 @@ tensor data is never read.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import struct
@@ -19,12 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["GGUFError", "ArraySummary", "TensorInfo", "GGUFInfo", "read_gguf",
+__all__ = ["GGUFError", "GGUFHeaderIncomplete", "ArraySummary", "TensorInfo", "GGUFInfo", "read_gguf",
+           "read_gguf_header",
            "SUPPORTED_ARCHITECTURES", "GGML_TYPES", "VALUE_TYPE_NAMES"]
 
 
 class GGUFError(ValueError):
     """A file Cove refuses to load; str(e) is a one-line message for a person that names the problem (and the file name)."""
+
+
+class GGUFHeaderIncomplete(GGUFError):
+    """``read_gguf_header`` was given fewer bytes than the header needs; ``needed`` is a lower bound
+    for the prefix length to try next (the header may need more still)."""
+
+    def __init__(self, name: str, have: int, needed: int) -> None:
+        super().__init__(f"{name}: the first {have:,} bytes end inside the header (at least {needed:,} are needed)")
+        self.have, self.needed = have, needed
 
 
 # Architectures in LLM_ARCH_NAMES of llama.cpp as vendored by llama-cpp-python 0.3.36
@@ -396,8 +407,11 @@ def _check_alignment(r: _Reader, metadata: dict[str, Any], types: dict[str, int]
     return value
 
 
-def _check_architecture(r: _Reader, metadata: dict[str, Any]) -> None:
+def _check_architecture(r: _Reader, metadata: dict[str, Any], later_part_ok: bool = False) -> None:
     arch = metadata.get("general.architecture")
+    split_no = metadata.get("split.no")
+    if arch is None and later_part_ok and isinstance(split_no, int) and split_no > 0:
+        return  # parts after the first of a split model carry only the split.* keys
     if arch is None:
         raise r.fail("general.architecture is missing, so this is not a model llama.cpp can load")
     if not isinstance(arch, str):
@@ -465,8 +479,9 @@ def _check_layout(r: _Reader, tensors: list[TensorInfo], data_offset: int, align
                         "(was the download interrupted?)")
 
 
-def _parse(r: _Reader) -> tuple[int, int, int, dict[str, Any], tuple[TensorInfo, ...]]:
-    """Check the whole header; return version, alignment, data offset, metadata and tensors."""
+def _parse(r: _Reader, later_part_ok: bool = False) -> tuple[int, int, int, dict[str, Any], tuple[TensorInfo, ...]]:
+    """Check the whole header; return version, alignment, data offset, metadata and tensors.
+    ``later_part_ok``: accept a later part of a split model (no architecture of its own)."""
     i = r.need(min(4, r.end))
     magic = r.buf[i:i + 4]
     if not b"GGUF".startswith(magic):
@@ -487,7 +502,7 @@ def _parse(r: _Reader) -> tuple[int, int, int, dict[str, Any], tuple[TensorInfo,
                      "(the file is corrupt or truncated)")
     metadata, types = _read_metadata(r, kv_count)
     alignment = _check_alignment(r, metadata, types)
-    _check_architecture(r, metadata)
+    _check_architecture(r, metadata, later_part_ok)
     if tensor_count == 0:
         raise r.fail("the file contains no tensors (weights), so it is not a usable model")
     seen: set[str] = set()
@@ -525,4 +540,36 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     except OSError as e:  # e.g. an I/O error on a failing disk or network share
         raise GGUFError(f"{name} cannot be read ({e.strerror or e})") from None
     return GGUFInfo(path=p, version=version, file_size=size, alignment=alignment,
+                    data_offset=data_offset, metadata=metadata, tensors=tensors)
+
+
+class _PrefixReader(_Reader):
+    """A reader over the first bytes of a file of ``size`` bytes (a download's header, fetched by
+    range): reading past the prefix, but not past the file's end, raises GGUFHeaderIncomplete."""
+
+    def __init__(self, data: bytes, size: int, name: str) -> None:
+        super().__init__(io.BytesIO(data), size, name)
+        self.have = len(data)
+
+    def need(self, n: int) -> int:
+        if n <= self.end - self.pos and self.pos + n > self.have:
+            raise GGUFHeaderIncomplete(self.name, self.have, self.pos + n)
+        return super().need(n)
+
+
+def read_gguf_header(data: bytes, file_size: int, name: str) -> GGUFInfo:
+    """Describe a GGUF file from its first bytes ``data`` and its full size, without its tensor data.
+
+    Checks everything ``read_gguf`` checks that does not need the data (header, metadata, tensor
+    table, and that the tensors fit in ``file_size``). A later part of a split model (``split.no``
+    > 0, no architecture of its own) is accepted. Raises GGUFHeaderIncomplete when ``data`` ends
+    before the header does (fetch more and call again), GGUFError when the file is unusable.
+    """
+    if file_size <= 0:
+        raise GGUFError(f"{name} is empty (0 bytes), not a model file")
+    if len(data) > file_size:
+        raise GGUFError(f"{name}: {len(data):,} bytes were given for a file of {file_size:,} bytes")
+    version, alignment, data_offset, metadata, tensors = _parse(_PrefixReader(data, file_size, name),
+                                                                later_part_ok=True)
+    return GGUFInfo(path=Path(name), version=version, file_size=file_size, alignment=alignment,
                     data_offset=data_offset, metadata=metadata, tensors=tensors)

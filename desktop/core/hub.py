@@ -211,14 +211,22 @@ class HubClient:
             raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
 
     @contextmanager
-    def open_range(self, file: RemoteFile, start: int, if_range: str = "") -> Iterator[RangeResponse]:
-        """GET ``file`` from byte ``start`` (with If-Range: ``if_range`` when given). A redirect to
-        another host (the Hub's CDN) is followed by hand, without the token; there the file's own
-        ETag (X-Linked-Etag) decides If-Range, since a CDN's ETags are not the Hub's."""
-        what = f"download {file.filename}"
+    def open_range(self, file: RemoteFile, start: int, if_range: str = "", end: int | None = None,
+                   purpose: str = "") -> Iterator[RangeResponse]:
+        """GET ``file`` from byte ``start`` (to ``end``, exclusive, when given), with If-Range:
+        ``if_range`` when given. A redirect to another host (the Hub's CDN) is followed by hand,
+        without the token; there the file's own ETag (X-Linked-Etag) decides If-Range, since a CDN's
+        ETags are not the Hub's. A server may ignore the range: check ``status``/``start``.
+        ``purpose``: what the person asked for, for the network guard (default "download FILE")."""
+        with self._stream(file, start, if_range, end, purpose or f"download {file.filename}") as response:
+            yield response
+
+    @contextmanager
+    def _stream(self, file: RemoteFile, start: int, if_range: str, end: int | None,
+                what: str) -> Iterator[RangeResponse]:
         with network_purpose(what):
             try:
-                response = self._open(file, start, if_range)
+                response = self._open(file, start, if_range, end)
             except Exception as exc:  # noqa: BLE001
                 raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
             try:
@@ -241,12 +249,12 @@ class HubClient:
                 response.close()
         return response
 
-    def _open(self, file: RemoteFile, start: int, if_range: str) -> Any:
+    def _open(self, file: RemoteFile, start: int, if_range: str, end: int | None) -> Any:
         from urllib.parse import urljoin
 
         headers = {**self._headers(), "Accept-Encoding": "identity"}
-        if start > 0:
-            headers["Range"] = f"bytes={start}-"
+        if start > 0 or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else max(end, start + 1) - 1}"
             if if_range:
                 headers["If-Range"] = f'"{_normal_etag(if_range)}"'
         url = file.url
@@ -282,21 +290,10 @@ class HubClient:
 
     def read_prefix(self, file: RemoteFile, nbytes: int) -> bytes:
         """The first ``nbytes`` of ``file`` (fewer if it is shorter), e.g. for its GGUF header."""
-        from huggingface_hub.utils import get_session, hf_raise_for_status
-
-        what = f"read the header of {file.filename}"
-        headers = {**self._headers(), "Accept-Encoding": "identity", "Range": f"bytes=0-{max(nbytes, 1) - 1}"}
-        try:
-            with network_purpose(what):
-                with get_session().stream("GET", file.url, headers=headers, timeout=self.timeout) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        hf_raise_for_status(response)
-                    data = bytearray()
-                    for block in response.iter_bytes(1 << 20):
-                        data += block
-                        if len(data) >= nbytes:
-                            break  # a server that ignored Range: stop reading, close the connection
-            return bytes(data[:nbytes])
-        except Exception as exc:  # noqa: BLE001
-            raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
+        with self._stream(file, 0, "", nbytes, f"read the header of {file.filename}") as response:
+            data = bytearray()
+            for block in response.iter_chunks(1 << 20):
+                data += block
+                if len(data) >= nbytes:
+                    break  # a server that ignored Range: stop reading, close the connection
+        return bytes(data[:nbytes])
