@@ -66,9 +66,11 @@ Listener = Callable[[QueueItem], None]
 class DownloadQueue:
     """Downloads models one at a time on its own thread.
 
-    ``listener(item)`` is called with a fresh :class:`QueueItem` after every change: from the worker
-    thread for progress (~10 a second at most) and results, from the caller's thread for
-    add/pause/resume/cancel/forget. It must not block; a Qt service re-emits it as a signal.
+    ``listener(item)`` is called with a fresh :class:`QueueItem` after every change, in the order
+    of the changes: from the worker thread for progress (~10 a second at most) and results, from
+    the caller's thread for add/pause/resume/cancel/forget. It runs with the queue's lock held: it
+    must not block or wait for another thread that uses the queue (calling the queue from it is
+    fine); a Qt service re-emits it as a signal.
     ``client_factory()`` makes the HubClient for each item (so a token entered later is used).
     """
 
@@ -89,21 +91,21 @@ class DownloadQueue:
 
     # -- the caller's side -------------------------------------------------------------------
     def add(self, files: Sequence[RemoteFile], label: str = "") -> str:
-        """Queue ``files`` (one model) and return the item's id; the same files already in the
-        queue and unfinished give that item's id instead."""
+        """Queue ``files`` (one model) and return the item's id. The same files already in the queue
+        and unfinished give that item's id instead (queued again if it was paused or failed)."""
         files = tuple(files)
         if not files:
             raise ValueError("nothing to download")
         with self._lock:
             for slot in self._slots.values():
                 if slot.item.state in UNFINISHED and _keys(slot.item.files) == _keys(files):
+                    self.resume(slot.item.id)
                     return slot.item.id
             item = QueueItem(uuid.uuid4().hex[:12], label or files[0].filename, files, QUEUED,
                              self._kept(files), sum(f.size for f in files))
-            self._slots[item.id] = _Slot(item)
-            self._save()
+            slot = self._slots[item.id] = _Slot(item)
+            self._set(slot)
             self._lock.notify_all()
-        self._tell(item)
         return item.id
 
     def pause(self, item_id: str) -> None:
@@ -115,8 +117,7 @@ class DownloadQueue:
                 return
             if slot.item.state != QUEUED:
                 return
-            item = self._set(slot, state=PAUSED)
-        self._tell(item)
+            self._set(slot, state=PAUSED)
 
     def resume(self, item_id: str) -> None:
         """Queue a paused or failed item again; it continues from its partial files."""
@@ -125,9 +126,8 @@ class DownloadQueue:
             if slot.item.state not in (PAUSED, FAILED):
                 return
             slot.pause.clear()
-            item = self._set(slot, state=QUEUED, error="", error_kind="", done=self._kept(slot.item.files))
+            self._set(slot, state=QUEUED, error="", error_kind="", done=self._kept(slot.item.files))
             self._lock.notify_all()
-        self._tell(item)
 
     def cancel(self, item_id: str) -> None:
         """Stop an item and delete its partial files."""
@@ -140,8 +140,7 @@ class DownloadQueue:
                 return
             for file in slot.item.files:
                 discard_partial(self.models_dir, file)
-            item = self._set(slot, state=CANCELLED, done=0, bytes_per_s=0.0, eta_s=None)
-        self._tell(item)
+            self._set(slot, state=CANCELLED, done=0, bytes_per_s=0.0, eta_s=None)
 
     def forget(self, item_id: str) -> None:
         """Drop a finished, failed or cancelled item from the list (a failed one's partials go too)."""
@@ -154,8 +153,7 @@ class DownloadQueue:
                     discard_partial(self.models_dir, file)
             del self._slots[item_id]
             self._save()
-            item = replace(slot.item, state=REMOVED)
-        self._tell(item)
+            self._tell(replace(slot.item, state=REMOVED))
 
     def items(self) -> list[QueueItem]:
         """Every item, oldest first."""
@@ -190,8 +188,7 @@ class DownloadQueue:
                 assert slot is not None
                 slot.pause.clear()
                 slot.cancel.clear()
-                item = self._set(slot, state=DOWNLOADING, phase="checking")
-            self._tell(item)
+                self._set(slot, state=DOWNLOADING, phase="checking")
             self._finish(slot, self._outcome(slot))
 
     def _next(self) -> _Slot | None:
@@ -218,9 +215,8 @@ class DownloadQueue:
 
     def _finish(self, slot: _Slot, fields: dict[str, object]) -> None:
         with self._lock:
-            item = self._set(slot, phase="", bytes_per_s=0.0, eta_s=None, **fields)
+            self._set(slot, phase="", bytes_per_s=0.0, eta_s=None, **fields)
             self._lock.notify_all()
-        self._tell(item)
 
     def _download(self, slot: _Slot) -> list[Path]:
         return download_model(self._client_factory(), slot.item.files, self.models_dir,
@@ -230,22 +226,23 @@ class DownloadQueue:
     def _progress_hook(self, slot: _Slot) -> Callable[[int, int, float, float | None], None]:
         def report(done: int, _total: int, speed: float, eta: float | None) -> None:
             with self._lock:
-                item = self._set(slot, save=False, done=done, bytes_per_s=speed, eta_s=eta)
-            self._tell(item)
+                self._set(slot, save=False, done=done, bytes_per_s=speed, eta_s=eta)
         return report
 
     def _phase_hook(self, slot: _Slot) -> Callable[[str], None]:
         def report(phase: str) -> None:
             with self._lock:
-                item = self._set(slot, save=False, phase=phase)
-            self._tell(item)
+                self._set(slot, save=False, phase=phase)
         return report
 
     # -- shared helpers (call with the lock held) --------------------------------------------
     def _set(self, slot: _Slot, save: bool = True, **changes: object) -> QueueItem:
+        """Change an item, persist it (unless ``save`` is False: progress) and tell the listener,
+        all under the lock, so the listener sees the changes in the order they happened."""
         slot.item = replace(slot.item, **changes)  # type: ignore[arg-type]
         if save:
             self._save()
+        self._tell(slot.item)
         return slot.item
 
     def _kept(self, files: Sequence[RemoteFile]) -> int:

@@ -135,16 +135,18 @@ def test_a_failed_item_says_why_does_not_block_the_next_and_can_be_retried(fake_
     fake_hub.add_repo("someone/copy-GGUF", {"copy.Q4_1.gguf": starter_model})
     copy = client.repo("someone/copy-GGUF").files[0]
     fake_hub.misbehave(SMOL_REPO, SMOL_FILE, status=403)
-    queue = make_queue(fake_hub, folders)
+    seen = Recorder()
+    queue = make_queue(fake_hub, folders, seen)
     first, second = queue.add([smol]), queue.add([copy])
     assert queue.wait_idle(60)
     failed, done = queue.items()
     assert failed.state == FAILED and failed.error_kind == "auth" and "token" in failed.error.lower()
-    assert done.state == DONE
+    assert done.state == DONE and done.id == second
+    assert seen.states(first) == [QUEUED, DOWNLOADING, FAILED]   # the listener sees them in order
     fake_hub.behave()
-    queue.resume(first)
+    assert queue.add([smol]) == first   # asking again retries the failed item
     assert queue.wait_idle(60) and queue.items()[0].state == DONE
-    assert second
+    assert seen.states(first)[-3:] == [QUEUED, DOWNLOADING, DONE]
     queue.close()
 
 
