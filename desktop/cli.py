@@ -24,6 +24,7 @@ from desktop.core.paths import AppPaths, app_paths
 from desktop.core.settings import GenerationSettings, load_settings
 from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
 from desktop.cli_conversations import add_conversation_commands, open_store
+from desktop.cli_models import add_model_commands, run_model_command
 from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
 
 
@@ -54,7 +55,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     from desktop.bench import add_child_arguments
 
     add_child_arguments(bench)
-    models = sub.add_parser("models", help="list the models Cove knows, or import one")
+    models = sub.add_parser("models", help="list the models Cove knows, import one, or find one on the Hugging Face Hub")
     actions = models.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list the library (the default)")
     importing = actions.add_parser("import", help="check a GGUF file and add it to the library")
@@ -63,6 +64,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     removing = actions.add_parser("rm", help="delete a model from the models folder, or forget a linked one")
     removing.add_argument("name", help="the model's name, file name or path (as `cove models` lists it)")
     removing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_model_commands(actions)  # search, files (desktop/cli_models.py)
     add_conversation_commands(sub)
 
 
@@ -254,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "chat":
         return cmd_chat(args, paths)
     if args.command == "models":
+        handled = run_model_command(args, paths)
+        if handled is not None:
+            return handled
         if args.action == "import":
             return cmd_models_import(args, paths)
         if args.action == "rm":

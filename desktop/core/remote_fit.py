@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from desktop.core.fit import FitEstimate, choose_gpu_layers, estimate, verdict
 from desktop.core.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, read_gguf_header
+from desktop.core.settings import DEFAULT_CONTEXT_CAP
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient, RemoteFile
     from desktop.core.model_files import ModelChoice
 
-__all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "FIRST_READ", "MAX_HEADER"]
+__all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "default_context", "FIRST_READ",
+           "MAX_HEADER"]
 
 FIRST_READ = 1 << 20
 MAX_HEADER = 64 << 20
@@ -71,6 +73,12 @@ def remote_info(client: HubClient, choice: ModelChoice) -> GGUFInfo:
         raise GGUFError(f"{choice.name}: the file says it has {count} parts but the repository has {len(infos)}")
     tensors = tuple(t for info in infos for t in info.tensors)
     return replace(first, path=Path(choice.name), file_size=sum(i.file_size for i in infos), tensors=tensors)
+
+
+def default_context(info: GGUFInfo) -> int:
+    """The context Cove loads a model with when none is set: the same rule as
+    ``runtime.default_context`` (min(trained, 4096)), without importing llama_cpp."""
+    return max(256, min(info.context_length or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP))
 
 
 def fit_estimate(info: GGUFInfo, hardware: Any, n_ctx: int, *, gpu_layers: int = 0, cache_type: str = "f16",
