@@ -48,7 +48,6 @@ def _retry_after(headers: Any) -> str:
 def _http_failure(response: Any, names: set[str], what: str, repo_id: str, filename: str) -> HubError:
     status = int(response.status_code)
     code = response.headers.get("X-Error-Code", "") or ""
-    server_says = response.headers.get("X-Error-Message", "") or ""
     repo = repo_id or "this repository"
     if code == "GatedRepo" or "GatedRepoError" in names:
         if status == 403:
