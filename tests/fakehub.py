@@ -161,7 +161,7 @@ class FakeHub:
                 if rule is None:
                     continue
                 if not body and rule.status is None and not (rule.stall and rule.stall_after is None):
-                    return Misbehaviour()
+                    continue  # nothing here for a request without a file body
                 if rule.times is not None:
                     rule.times -= 1
                     if rule.times <= 0:
