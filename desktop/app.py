@@ -20,11 +20,20 @@ from desktop.core.paths import AppPaths, app_paths
 from desktop.core.render import warm_up
 from desktop.core.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
+from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.core.secrets import SecretStore
+from desktop.core.models_folder import effective_models_dir
+from desktop.services.download_service import DownloadService
 from desktop.services.generation_service import GenerationService
+from desktop.services.hub_service import HubService
+from desktop.services.library_service import LibraryService
+from desktop.services.transfer_service import TransferService
 from desktop.services.secrets_service import SecretsService
 from desktop.services.store_service import StoreService
+from desktop.ui.download_pane import DownloadPane
+from desktop.ui.library_pane import LibraryPane
 from desktop.ui.main_window import MainWindow
+from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.theme import app_icon, apply_palette
 
 
@@ -45,7 +54,7 @@ class CoveApp(QObject):
         self.safe_mode = safe_mode
         self.settings: Settings = load_settings(paths.settings_file)
         self.crash = read_crash_marker(paths)
-        self.library = ModelLibrary(paths)
+        self.library = ModelLibrary(paths, self.settings)
         # One window owns the data; a second one on the same folder opens it read-only.
         self.instance_lock = FileLock(window_lock_path(paths.database))
         self.read_only = not self.instance_lock.acquire()
@@ -54,7 +63,17 @@ class CoveApp(QObject):
         self.controller = ChatController(self.store, self.generation, self.library, self.settings)
         self.network = network_guard.install(network_guard.NetworkLog())
         self.secrets = SecretsService(SecretStore())
-        self.window = MainWindow(self.controller, self.network, self.secrets)
+        self.chat_settings = ChatSettingsService(self.controller, self.store, parent=self)
+        self.window = MainWindow(self.controller, self.network, self.secrets, self.chat_settings,
+                                 TransferService(self.store, parent=self))
+        self.hub = HubService(self.secrets, self.settings, parent=self)
+        self.downloads = DownloadService(self.hub.client, lambda: effective_models_dir(self.paths, self.settings),
+                                         paths.downloads_file, parent=self)
+        self.downloads.model_downloaded.connect(lambda _item: self.controller.refresh_models())
+        self.window.models_dialog_factory = self._models_dialog
+        self._build_reported = False
+        self._library_service: LibraryService | None = None
+        self.controller.model_state.connect(self._report_build)
         self.window.setWindowTitle(f"Cove {__version__}")
         self.window.restore_state(self.settings.window_geometry, "")
         self.window.closing.connect(self.shutdown)
@@ -69,7 +88,7 @@ class CoveApp(QObject):
         self.window.restore_state("", self.settings.splitter_state)  # sizes need the shown window
         self.store.start()
         if self.read_only:
-            self.window.show_problem(READ_ONLY_MESSAGE)
+            self.window.set_read_only(READ_ONLY_MESSAGE)
         threading.Thread(target=warm_up, name="cove-warm-up", daemon=True).start()  # Pygments lexers
         if self.crash is not None:
             self.window.show_problem(
@@ -83,6 +102,7 @@ class CoveApp(QObject):
         self.store.submit(lambda s: s.purge_deleted(0.0))  # Undo is offered within a session only
         c.refresh_conversations()
         c.refresh_models()
+        self.chat_settings.refresh_presets()
         if self.settings.last_conversation_id:
             c.open_conversation(self.settings.last_conversation_id)
         else:
@@ -103,6 +123,33 @@ class CoveApp(QObject):
                 self.controller.select_model(entry.key)
         return load
 
+    def _report_build(self, state: str, _text: str) -> None:
+        """Say once, on standard error, which llama.cpp build and machine Cove runs on."""
+        if state != "ready" or self._build_reported:
+            return
+        self._build_reported = True
+        lines = self.controller.model_info.get("hardware", [])
+        for line in lines:
+            if line.startswith(("llama.cpp build:", "llama.cpp backend:", "CPU:")):
+                print(f"cove: {line}", file=sys.stderr, flush=True)
+
+    def _models_dialog(self) -> ModelsDialog:
+        """The Models window (built on first use: nothing about the Hub runs before)."""
+        from desktop.core.catalog import load_catalog
+
+        pane = DownloadPane(self.hub, self.downloads, self.secrets, load_catalog())
+        pane.show_downloads()
+        library = LibraryService(self.paths, self.settings, parent=self, library=self.library)
+        library.changed.connect(self.controller.refresh_models)
+        self.downloads.model_downloaded.connect(lambda _item: library.refresh())
+        library.folder_changed.connect(lambda folder: self.downloads.set_models_dir(Path(folder)))
+        self._library_service = library
+        library_pane = LibraryPane(library)
+        library_pane.set_current_model(self.controller.model_path)
+        self.controller.model_state.connect(
+            lambda state, _t: state == "ready" and library_pane.set_current_model(self.controller.model_path))
+        return ModelsDialog(pane, library_pane, self.window)
+
     def shutdown(self) -> None:
         """Save settings, stop generating, unload the model, close the database (bounded waits)."""
         if self._shut:
@@ -114,6 +161,10 @@ class CoveApp(QObject):
                 save_settings(self.paths.settings_file, self.settings)
             except OSError as exc:
                 print(f"cove: could not save settings: {exc}", file=sys.stderr)
+        self.downloads.shutdown()
+        if self._library_service is not None:
+            self._library_service.shutdown()
+        self.hub.stop()
         self.generation.shutdown()
         self.store.stop()
         self.instance_lock.release()

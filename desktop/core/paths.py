@@ -45,6 +45,11 @@ class AppPaths:
         return self.data_dir / "probes.json"
 
     @property
+    def downloads_file(self) -> Path:
+        """JSON file with the download queue (unfinished downloads resume from their partial files)."""
+        return self.data_dir / "downloads.json"
+
+    @property
     def crash_marker(self) -> Path:
         """Exists only while a model is being loaded in-process."""
         return self.data_dir / "loading.json"

@@ -85,6 +85,7 @@ class Settings:
     acceleration: AccelerationSettings = field(default_factory=AccelerationSettings)
     gpu_layers_by_model: dict[str, int] = field(default_factory=dict)  # manual overrides per model path
     last_model: str = ""
+    last_preset: str = ""  # the preset new conversations start from ("" for the settings above)
     models_dir: str = ""  # the models folder the person chose; "" means Cove's default
     last_conversation_id: int = 0
     window_geometry: str = ""
@@ -115,7 +116,7 @@ class Settings:
         if isinstance(overrides, dict):
             result.gpu_layers_by_model = {k: v for k, v in overrides.items()
                                           if isinstance(k, str) and isinstance(v, int) and v >= -1}
-        for name in ("last_model", "models_dir", "window_geometry", "splitter_state"):
+        for name in ("last_model", "last_preset", "models_dir", "window_geometry", "splitter_state"):
             if isinstance(data.get(name), str):
                 setattr(result, name, data[name])
         if isinstance(data.get("last_conversation_id"), int):

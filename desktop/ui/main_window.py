@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
@@ -14,6 +16,8 @@ from desktop.core.render import MarkdownRenderer
 from desktop.core.store import Conversation, Message
 from desktop.core.network_guard import NetworkLog
 from desktop.services.chat_controller import ChatController
+from desktop.services.chat_settings_service import ChatSettingsService
+from desktop.services.transfer_service import TransferService, format_for
 from desktop.services.secrets_service import SecretsService
 from desktop.ui.chat_view import ChatView
 from desktop.ui.composer import Composer
@@ -34,9 +38,12 @@ class MainWindow(QMainWindow):
 
     closing = Signal()
 
-    def __init__(self, controller: ChatController, network: NetworkLog, secrets: SecretsService) -> None:
+    def __init__(self, controller: ChatController, network: NetworkLog, secrets: SecretsService,
+                 chat_settings: ChatSettingsService | None = None, transfer: TransferService | None = None) -> None:
         super().__init__()
         self.controller = controller
+        self.chat_settings = chat_settings
+        self.transfer = transfer
         self.network = network
         self.secrets = secrets
         self.setWindowTitle("Cove")
@@ -50,10 +57,12 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.sidebar = Sidebar()
         self.model_picker = QComboBox()
-        self.model_picker.setMinimumWidth(280)
+        self.model_picker.setMinimumWidth(200)
         self.model_picker.setToolTip("The model that answers")
         self.open_model_button = QPushButton("Open model…")
         self.open_model_button.setToolTip("Open a .gguf file from this computer (or drop one on the window)")
+        self.models_button = QPushButton("Models…")
+        self.models_button.setToolTip("Download models from Hugging Face and manage the ones on this computer")
         self.settings_button = QPushButton("Settings…")
         self.settings_button.setToolTip("System prompt, sampling, context length, threads; privacy and network activity")
         self.regenerate_button = QPushButton("Regenerate")
@@ -62,6 +71,7 @@ class MainWindow(QMainWindow):
         top.addWidget(QLabel("Model:"))
         top.addWidget(self.model_picker, 1)
         top.addWidget(self.open_model_button)
+        top.addWidget(self.models_button)
         top.addWidget(self.settings_button)
         top.addStretch(0)
         top.addWidget(self.regenerate_button)
@@ -135,7 +145,11 @@ class MainWindow(QMainWindow):
         find_action = QAction("Search conversations", self, shortcut=QKeySequence.StandardKey.Find)
         find_action.triggered.connect(lambda: (self.sidebar.search_box.setFocus(), self.sidebar.search_box.selectAll()))
         self.find_action = find_action
-        self.addActions([new_action, stop_action, open_action, find_action])
+        models_action = QAction("Models…", self, shortcut=QKeySequence("Ctrl+Shift+M"))
+        models_action.triggered.connect(lambda: self.open_models_dialog())
+        self.addActions([new_action, stop_action, open_action, find_action, models_action])
+        self.models_dialog_factory: Callable[[], Any] | None = None  # set by the app
+        self.models_dialog: Any = None
         self.file_dialog: QFileDialog | None = None
         self.settings_dialog = None
         self.edit_dialog = None
@@ -157,6 +171,7 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(c.stop)
         self.regenerate_button.clicked.connect(c.regenerate)
         self.open_model_button.clicked.connect(self.open_model_dialog)
+        self.models_button.clicked.connect(lambda: self.open_models_dialog())
         self.settings_button.clicked.connect(lambda: self.open_settings_dialog("Generation"))
         self.model_picker.activated.connect(self._picker_activated)
         self.banner_close.clicked.connect(self.banner_box.hide)
@@ -176,6 +191,14 @@ class MainWindow(QMainWindow):
         c.problem.connect(self.show_problem)
         c.draft_returned.connect(self._restore_draft)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_scheme)
+        if self.chat_settings is not None:
+            self.chat_settings.presets_changed.connect(self._on_presets)
+        self.sidebar.export_requested.connect(self.export_dialog)
+        self.sidebar.import_requested.connect(self.import_dialog)
+        if self.transfer is not None:
+            self.transfer.done.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+            self.transfer.failed.connect(self.show_problem)
+            self.transfer.imported.connect(lambda _result: c.refresh_conversations())
 
     # -- actions ----------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -229,6 +252,52 @@ class MainWindow(QMainWindow):
         self.file_dialog = dialog
         dialog.open()
 
+    def open_models_dialog(self, tab: str = "Download") -> Any:
+        """Show the Models window (download pane and library), created on first use."""
+        if self.models_dialog is None and self.models_dialog_factory is not None:
+            self.models_dialog = self.models_dialog_factory()
+            self.models_dialog.use_model.connect(self._use_downloaded)
+        if self.models_dialog is not None:
+            self.models_dialog.show_tab(tab)
+            self.models_dialog.show()
+            self.models_dialog.raise_()
+            self.models_dialog.activateWindow()
+        return self.models_dialog
+
+    def _use_downloaded(self, path: str) -> None:
+        self.open_model_file(path)
+        self.raise_()
+        self.activateWindow()
+
+    def _file_dialog(self, title: str, filters: str, save: bool, default: str = "") -> QFileDialog:
+        dialog = QFileDialog(self, title, str(Path.home() / default) if default else str(Path.home()), filters)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave if save else QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile if save else QFileDialog.FileMode.ExistingFile)
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        self.file_dialog = dialog
+        return dialog
+
+    def export_dialog(self, conversation_id: int) -> None:
+        """Ask where to export one conversation (or all of them for 0), as Markdown or JSON."""
+        if self.transfer is None:
+            return
+        default = "cove-conversation.md" if conversation_id else "cove-conversations.md"
+        dialog = self._file_dialog("Export conversation" if conversation_id else "Export all conversations",
+                                   "Markdown (*.md);;Cove JSON (*.json)", True, default)
+        dialog.fileSelected.connect(lambda path: self.transfer.export(
+            Path(path), format_for(Path(path), dialog.selectedNameFilter()),
+            [conversation_id] if conversation_id else None))
+        dialog.open()
+
+    def import_dialog(self) -> None:
+        """Ask for a Cove JSON export or a ChatGPT export (conversations.json or the .zip) to import."""
+        if self.transfer is None:
+            return
+        dialog = self._file_dialog("Import conversations", "Exports (*.json *.zip);;All files (*)", False)
+        dialog.fileSelected.connect(lambda path: self.transfer.import_from(Path(path)))
+        dialog.open()
+
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
         from desktop.ui.hardware_panel import HardwarePanel
@@ -238,15 +307,36 @@ class MainWindow(QMainWindow):
         c = self.controller
         hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
                                  c.settings.gpu_layers_by_model.get(c.model_path))
-        dialog = SettingsDialog(c.settings.generation, PrivacyPanel(self.network, self.secrets), hardware, self)
+        cs = self.chat_settings
+        dialog = SettingsDialog(c.settings.generation, PrivacyPanel(self.network, self.secrets), hardware, self,
+                                presets=cs.presets if cs else [], current_preset=c.settings.last_preset)
         dialog.tabs.setCurrentIndex(["Generation", "Hardware", "Privacy"].index(tab))
-        dialog.applied.connect(lambda values: c.apply_generation_settings(*values))
+        if cs is not None:
+            dialog.applied.connect(lambda values: cs.apply(*values))
+            dialog.generation.save_preset_requested.connect(cs.save_preset)
+            dialog.generation.delete_preset_requested.connect(cs.delete_preset)
+            cs.refresh_presets()
+        else:
+            dialog.applied.connect(lambda values: c.apply_generation_settings(*values[:3]))
         self.settings_dialog = dialog
         dialog.open()
+
+    def _on_presets(self, presets: list) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.generation.set_presets(presets, self.controller.settings.last_preset)
 
     def open_model_file(self, path: str) -> None:
         """Use a model file the person chose or dropped."""
         self.controller.select_model(path)
+
+    def set_read_only(self, message: str) -> None:
+        """Another window owns the data: reading works here, writing is switched off and says why."""
+        self.composer.setReadOnly(True)
+        self.composer.setPlaceholderText("Read-only: Cove is already open in another window; write there.")
+        for button in (self.send_button, self.regenerate_button):
+            button.setEnabled(False)
+            button.setToolTip(message)
+        self.show_problem(message)
 
     def show_problem(self, message: str) -> None:
         """Show a message the person must read, above the chat."""

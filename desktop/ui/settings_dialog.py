@@ -1,19 +1,39 @@
-"""The settings dialog: generation (system prompt, sampling, context, threads) and privacy."""
+"""The settings dialog: generation (system prompt, sampling, context, threads; presets), hardware
+and privacy. Generation settings belong to the open conversation; presets are named sets of them."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit,
-                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from typing import Any
 
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QInputDialog, QLabel, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget, QVBoxLayout,
+                               QWidget)
+
+from desktop.core.chat_settings import generation_of
 from desktop.core.settings import GenerationSettings, default_threads
+
+NO_PRESET = "(no preset)"
 
 
 class GenerationPanel(QWidget):
-    """Edits a copy of :class:`GenerationSettings`."""
+    """Edits a copy of :class:`GenerationSettings`, with named presets.
 
-    def __init__(self, settings: GenerationSettings, parent: QWidget | None = None) -> None:
+    Signals: save_preset_requested(str name, object GenerationSettings), delete_preset_requested(str).
+    """
+
+    save_preset_requested = Signal(str, object)
+    delete_preset_requested = Signal(str)
+
+    def __init__(self, settings: GenerationSettings, parent: QWidget | None = None, *,
+                 presets: list[Any] | None = None, current_preset: str = "") -> None:
         super().__init__(parent)
+        self.preset = QComboBox()
+        self.preset.setToolTip("Fill in the settings below from a saved preset")
+        self.save_preset = QPushButton("Save as preset…")
+        self.delete_preset = QPushButton("Delete preset")
+        self.name_dialog: QInputDialog | None = None
+        self.set_presets(presets or [], current_preset)
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setPlaceholderText("Optional instructions the model sees before every conversation")
         self.system_prompt.setFixedHeight(80)
@@ -30,7 +50,12 @@ class GenerationPanel(QWidget):
         self.n_ctx.setSingleStep(512)
         self.n_threads = self._int(settings.n_threads, 0, 256)
         self.n_threads.setSpecialValueText(f"automatic ({default_threads()})")
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset, 1)
+        preset_row.addWidget(self.save_preset)
+        preset_row.addWidget(self.delete_preset)
         form = QFormLayout()
+        form.addRow("Preset", preset_row)
         form.addRow("System prompt", self.system_prompt)
         form.addRow("Temperature", self.temperature)
         form.addRow("Top-p", self.top_p)
@@ -41,12 +66,56 @@ class GenerationPanel(QWidget):
         form.addRow("Max answer tokens", self.max_tokens)
         form.addRow("Context length", self.n_ctx)
         form.addRow("Threads", self.n_threads)
-        note = QLabel("Changing the context length or threads reloads the model.")
+        note = QLabel("These settings are kept with the open conversation; a new conversation starts from the "
+                      "preset chosen here. Changing the context length or threads reloads the model.")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addStretch(1)
+        self.preset.activated.connect(self._preset_chosen)
+        self.save_preset.clicked.connect(self._ask_preset_name)
+        self.delete_preset.clicked.connect(self._delete_preset)
+
+    # -- presets ---------------------------------------------------------------------------------
+    def set_presets(self, presets: list[Any], current: str) -> None:
+        """Fill the preset list (``Preset`` items), selecting ``current``."""
+        self._presets = {p.name: p for p in presets}
+        self.preset.clear()
+        self.preset.addItem(NO_PRESET, "")
+        for name in self._presets:
+            self.preset.addItem(name, name)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(current)))
+        self.delete_preset.setEnabled(bool(self.chosen_preset()))
+
+    def chosen_preset(self) -> str:
+        """The selected preset's name ("" for none)."""
+        return str(self.preset.currentData() or "")
+
+    def _preset_chosen(self, _index: int) -> None:
+        preset = self._presets.get(self.chosen_preset())
+        self.delete_preset.setEnabled(preset is not None)
+        if preset is not None:
+            self.show_values(generation_of(preset.settings, self.values()))
+
+    def _ask_preset_name(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Save as preset")
+        dialog.setLabelText("Name of the preset (an existing name is replaced):")
+        dialog.setTextValue(self.chosen_preset())
+        dialog.textValueSelected.connect(self._save_as)
+        self.name_dialog = dialog
+        dialog.open()
+
+    def _save_as(self, name: str) -> None:
+        name = " ".join(name.split())
+        if name:
+            self.save_preset_requested.emit(name, self.values())
+
+    def _delete_preset(self) -> None:
+        name = self.chosen_preset()
+        if name:
+            self.delete_preset_requested.emit(name)
 
     @staticmethod
     def _double(value: float, low: float, high: float, step: float) -> QDoubleSpinBox:
@@ -74,7 +143,10 @@ class GenerationPanel(QWidget):
 
     def restore_defaults(self) -> None:
         """Put the default values in the fields (applied on OK)."""
-        d = GenerationSettings()
+        self.show_values(GenerationSettings())
+
+    def show_values(self, d: GenerationSettings) -> None:
+        """Put ``d`` in the fields (applied on OK)."""
         self.system_prompt.setPlainText(d.system_prompt)
         for box, value in ((self.temperature, d.temperature), (self.top_p, d.top_p), (self.top_k, d.top_k),
                            (self.min_p, d.min_p), (self.repeat_penalty, d.repeat_penalty), (self.seed, d.seed),
@@ -89,11 +161,11 @@ class SettingsDialog(QDialog):
     applied = Signal(object)
 
     def __init__(self, settings: GenerationSettings, privacy: QWidget, hardware: QWidget,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, presets: list[Any] | None = None, current_preset: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(620, 560)
-        self.generation = GenerationPanel(settings)
+        self.resize(640, 600)
+        self.generation = GenerationPanel(settings, presets=presets, current_preset=current_preset)
         self.privacy = privacy
         self.hardware = hardware
         self.tabs = QTabWidget()
@@ -112,6 +184,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def accept(self) -> None:
-        """Apply and close: ``applied`` carries (GenerationSettings, AccelerationSettings, model GPU layers)."""
-        self.applied.emit((self.generation.values(), self.hardware.acceleration(), self.hardware.model_gpu_layers()))
+        """Apply and close: ``applied`` carries (GenerationSettings, AccelerationSettings, model GPU layers,
+        preset name)."""
+        self.applied.emit((self.generation.values(), self.hardware.acceleration(), self.hardware.model_gpu_layers(),
+                           self.generation.chosen_preset()))
         super().accept()

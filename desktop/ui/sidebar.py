@@ -9,7 +9,7 @@ import time
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from desktop.core.store import Conversation
 
@@ -44,7 +44,8 @@ def snippet_html(snippet: str) -> str:
 
 class Sidebar(QWidget):
     """Signals: new_requested(), open_requested(int), rename_requested(int, str), delete_requested(int),
-    pin_requested(int, bool), search_requested(str), hit_requested(int conversation, int message)."""
+    pin_requested(int, bool), search_requested(str), hit_requested(int conversation, int message),
+    export_requested(int conversation, 0 for all), import_requested()."""
 
     new_requested = Signal()
     open_requested = Signal(int)
@@ -53,6 +54,8 @@ class Sidebar(QWidget):
     pin_requested = Signal(int, bool)
     search_requested = Signal(str)
     hit_requested = Signal(int, int)
+    export_requested = Signal(int)
+    import_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +64,15 @@ class Sidebar(QWidget):
         self.new_button = QPushButton("New chat")
         self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.new_button.clicked.connect(self.new_requested)
+        self.more_button = QToolButton()
+        self.more_button.setText("⋯")
+        self.more_button.setToolTip("Export or import conversations")
+        self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        more = QMenu(self.more_button)
+        self.export_all_action = more.addAction("Export all conversations…", lambda: self.export_requested.emit(0))
+        self.import_action = more.addAction("Import conversations (Cove JSON or ChatGPT export)…",
+                                            self.import_requested.emit)
+        self.more_button.setMenu(more)
         self.list = QListWidget()
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -84,7 +96,10 @@ class Sidebar(QWidget):
         self.no_results = QLabel("No messages match.")
         self.no_results.hide()
         layout.addWidget(self.search_box)
-        layout.addWidget(self.new_button)
+        top = QHBoxLayout()
+        top.addWidget(self.new_button, 1)
+        top.addWidget(self.more_button)
+        layout.addLayout(top)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.results, 1)
         layout.addWidget(self.no_results)
@@ -200,6 +215,7 @@ class Sidebar(QWidget):
         pinned = self._pinned.get(cid, False)
         menu.addAction("Unpin" if pinned else "Pin to top", lambda: self.pin_requested.emit(cid, not pinned))
         menu.addAction("Rename…", lambda: self.ask_rename(cid))
+        menu.addAction("Export…", lambda: self.export_requested.emit(cid))
         menu.addAction("Delete…", lambda: self.ask_delete(cid))
         menu.exec(self.list.mapToGlobal(pos))
 

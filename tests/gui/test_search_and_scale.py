@@ -35,5 +35,22 @@ def test_search_finds_a_word_among_1000_conversations_and_opens_it_at_the_messag
     qtbot.waitUntil(lambda: app.window.chat_view.is_in_view(big.needle_message_id), timeout=5_000)
     box.clear()
     qtbot.waitUntil(lambda: app.window.sidebar.list.isVisible(), timeout=5_000)
+
+    # Opening from the sidebar: click to the conversation's widgets built and painted.
+    sidebar, times = app.window.sidebar, []
+    rows = [r for r in range(sidebar.list.count()) if sidebar.list.item(r).data(Qt.ItemDataRole.UserRole)][:20]
+    for row in rows:
+        item = sidebar.list.item(row)
+        started = time.perf_counter()
+        with qtbot.waitSignal(app.controller.conversation_opened, timeout=10_000):
+            sidebar.list.itemClicked.emit(item)
+        app.window.chat_view.repaint()
+        times.append((time.perf_counter() - started) * 1000)
+        assert app.window.chat_view.total_messages() == 100
+    times.sort()
+    median = times[len(times) // 2]
+    print(f"open a 100-message conversation from the sidebar (click to painted): median {median:.0f} ms, "
+          f"worst {times[-1]:.0f} ms over {len(times)}")
+    assert median < 250, times
     app.window.close()
     app.shutdown()

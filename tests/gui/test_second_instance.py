@@ -33,9 +33,13 @@ def test_a_second_window_is_read_only_and_says_so(qtbot, paths):
 
         second.controller.model_ready = True  # even with a model, nothing can be sent from here
         composer = second.window.composer
+        assert composer.isReadOnly() and "Read-only" in composer.placeholderText()
+        assert not second.window.send_button.isEnabled() and not second.window.regenerate_button.isEnabled()
         qtbot.keyClicks(composer, "Hello")
+        assert composer.toPlainText() == ""  # typing does nothing here
+        composer.setPlainText("Hello")  # and a send that gets through anyway is refused by the store
         with qtbot.waitSignal(second.store.error, timeout=5_000) as blocker:
-            qtbot.keyClick(composer, Qt.Key.Key_Return)
+            second.window.send(composer.toPlainText())
         assert blocker.args[0] == READ_ONLY_MESSAGE
         qtbot.waitUntil(lambda: composer.toPlainText() == "Hello", timeout=5_000)  # the draft is kept
         assert not second.controller.busy

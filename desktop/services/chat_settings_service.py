@@ -1,0 +1,113 @@
+"""Per-conversation settings and named presets, kept in the store off the GUI thread.
+
+Each conversation remembers the model and generation settings it is answered with (saved when an
+answer starts and when the person changes settings in it); opening it brings them back. A new
+conversation starts from the last preset the person chose or saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.core.chat_settings import generation_of, model_of, snapshot
+from desktop.core.settings import AccelerationSettings, GenerationSettings
+from desktop.core.store import Message, Store
+from desktop.core.store_model import Preset
+from desktop.services.chat_controller import ChatController
+from desktop.services.store_service import StoreService
+
+
+class ChatSettingsService(QObject):
+    """Signals:
+        presets_changed(list): every Preset, by name
+        applied(str): settings were applied from a conversation or preset (its preset name, or "")
+    """
+
+    presets_changed = Signal(list)
+    applied = Signal(str)
+
+    def __init__(self, controller: ChatController, store: StoreService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self._store = store
+        self.presets: list[Preset] = []
+        controller.conversation_opened.connect(self._on_opened)
+        controller.answer_started.connect(self._on_answer_started)
+
+    @property
+    def current_preset(self) -> str:
+        """The preset new conversations start from ("" for none)."""
+        return self._controller.settings.last_preset
+
+    # -- presets ---------------------------------------------------------------------------------
+    def refresh_presets(self) -> None:
+        """Read the presets (signal presets_changed)."""
+        self._store.submit(lambda s: s.list_presets(), self._on_presets)
+
+    def save_preset(self, name: str, generation: GenerationSettings) -> None:
+        """Create or replace a preset from ``generation`` and use it from now on."""
+        data = snapshot(generation)
+
+        def job(store: Store) -> list[Preset]:
+            store.save_preset(name, data)
+            return store.list_presets()
+
+        self._controller.settings.last_preset = " ".join(name.split())
+        self._store.submit(job, self._on_presets)
+
+    def delete_preset(self, name: str) -> None:
+        """Delete a preset (conversations that started from it keep their own settings)."""
+        if self._controller.settings.last_preset == name:
+            self._controller.settings.last_preset = ""
+        self._store.submit(lambda s: (s.delete_preset(name), s.list_presets())[1], self._on_presets)
+
+    def apply(self, generation: GenerationSettings, acceleration: AccelerationSettings | None = None,
+              model_gpu_layers: int | None = None, preset: str | None = None) -> None:
+        """Use settings from the Settings dialog for this conversation (and as the default)."""
+        if preset is not None:
+            self._controller.settings.last_preset = preset
+        self._controller.apply_generation_settings(generation, acceleration, model_gpu_layers)
+        self._save_current()
+
+    def _on_presets(self, presets: list[Preset]) -> None:
+        self.presets = list(presets)
+        self.presets_changed.emit(self.presets)
+
+    # -- conversations -----------------------------------------------------------------------------
+    def _on_opened(self, conversation_id: int, _messages: list) -> None:
+        if conversation_id:
+            self._store.submit(lambda s: s.get_conversation_settings(conversation_id),
+                               lambda data: self._use(data, conversation_id, ""))
+        elif self.current_preset:
+            name = self.current_preset
+
+            def job(store: Store) -> dict[str, Any]:
+                found = [p for p in store.list_presets() if p.name == name]
+                return found[0].settings if found else {}
+
+            self._store.submit(job, lambda data: self._use(data, 0, name))
+
+    def _use(self, data: dict[str, Any], conversation_id: int, preset: str) -> None:
+        """Apply stored settings if the person is still where they were asked for."""
+        c = self._controller
+        if not data or c.conversation_id != conversation_id or c.busy:
+            return
+        c.apply_generation_settings(generation_of(data, c.settings.generation))
+        model = model_of(data)
+        if model and model != c.model_path and Path(model).is_file():
+            c.select_model(model)
+        self.applied.emit(preset or str(data.get("preset", "")))
+
+    def _on_answer_started(self, message: Message) -> None:
+        self._save_current(message.conversation_id)
+
+    def _save_current(self, conversation_id: int = 0) -> None:
+        c = self._controller
+        cid = conversation_id or c.conversation_id
+        if not cid or self._store.read_only:
+            return
+        data = snapshot(c.settings.generation, c.model_path, c.settings.last_preset)
+        self._store.submit(lambda s: s.set_conversation_settings(cid, data))

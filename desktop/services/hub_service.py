@@ -1,0 +1,132 @@
+"""Hub search, repository listings and fit verdicts off the GUI thread.
+
+Nothing here touches the network until the person acts in the download pane: every call is made
+from a pane action (search, choosing a repository), and each runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.core.settings import Settings
+from desktop.services.background import BackgroundRunner
+from desktop.services.secrets_service import SecretsService
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """The fit verdict for one downloadable model (a file, or the parts of a split file)."""
+
+    repo_id: str
+    name: str
+    label: str      # runs well / tight / will not fit / unknown
+    reason: str
+
+
+class HubService(QObject):
+    """Signals:
+        search_finished(object results, int page, str query): a page of :class:`RepoSummary`
+        repo_loaded(object details, object choices): a repository's files grouped as models
+        verdict_ready(object FileVerdict): one model's fit verdict (they arrive one by one)
+        failed(str kind, str message): a Hub call failed; ``kind`` as in :class:`HubError`
+            ("offline", "auth", "not_found", "rate_limited", "server", "bad_response")
+    """
+
+    search_finished = Signal(object, int, str)
+    repo_loaded = Signal(object, object)
+    verdict_ready = Signal(object)
+    failed = Signal(str, str)
+
+    def __init__(self, secrets: SecretsService, settings: Settings,
+                 hardware: Callable[[], Any] | None = None, endpoint: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._secrets = secrets
+        self._settings = settings
+        self._hardware = hardware
+        self._hardware_info: Any = None
+        self._endpoint = endpoint
+        self._runner = BackgroundRunner("cove-hub", self)
+        self._verdicts = BackgroundRunner("cove-hub-fit", self)
+        self._search_generation = 0
+        self._repo_generation = 0
+
+    def client(self) -> Any:
+        """A Hub client with the person's token (blocking: worker threads only)."""
+        from desktop.core.hub import HubClient
+
+        return HubClient(endpoint=self._endpoint, token=self._secrets.token())
+
+    # -- search ------------------------------------------------------------------------------------
+    def search(self, query: str, sort: str = "downloads", page: int = 0) -> None:
+        """Search GGUF repositories; a newer search makes older results irrelevant."""
+        self._search_generation += 1
+        generation = self._search_generation
+        self._runner.submit(
+            lambda: self.client().search(query, sort=sort, page=page),
+            lambda results: generation == self._search_generation and self.search_finished.emit(results, page, query),
+            self._report)
+
+    # -- repository --------------------------------------------------------------------------------
+    def load_repo(self, repo_id: str) -> None:
+        """List a repository's GGUF files, then compute each model's fit verdict in turn."""
+        from desktop.core.model_files import group_files
+
+        self._repo_generation += 1
+        generation = self._repo_generation
+
+        def job() -> tuple[Any, Any]:
+            details = self.client().repo(repo_id)
+            return details, group_files(details.files)
+
+        def done(result: tuple[Any, Any]) -> None:
+            if generation != self._repo_generation:
+                return
+            details, choices = result
+            self.repo_loaded.emit(details, choices)
+            for choice in choices:
+                self._verdicts.submit(lambda c=choice: self._verdict(repo_id, c, generation),
+                                      lambda v: v is not None and self.verdict_ready.emit(v),
+                                      lambda exc, c=choice: self.verdict_ready.emit(_failed_verdict(repo_id, c, exc)))
+
+        self._runner.submit(job, done, self._report)
+
+    def _verdict(self, repo_id: str, choice: Any, generation: int) -> FileVerdict | None:
+        """Runs on the fit thread: read the model's GGUF header over the network and estimate."""
+        if generation != self._repo_generation:
+            return None  # the person moved on to another repository
+        from desktop.core.model_loader import detect_hardware
+        from desktop.core.remote_fit import default_context, fit_verdict, remote_info
+
+        info = remote_info(self.client(), choice)
+        if self._hardware_info is None:
+            self._hardware_info = (self._hardware or detect_hardware)()
+        n_ctx = self._settings.generation.n_ctx or default_context(info)
+        acc = self._settings.acceleration  # as the model would be loaded (model_loader.check_fit)
+        label, reason = fit_verdict(info, self._hardware_info, n_ctx, gpu_layers=acc.gpu_layers,
+                                    cache_type=acc.kv_cache_type, flash_attn=acc.flash_attention)
+        return FileVerdict(repo_id, choice.name, label, reason)
+
+    def _report(self, exc: BaseException) -> None:
+        self.failed.emit(getattr(exc, "kind", "bad_response"), _short(exc))
+
+    def stop(self) -> None:
+        """End the worker threads (bounded wait)."""
+        self._runner.stop(0.5)
+        self._verdicts.stop(0.5)
+
+
+def _failed_verdict(repo_id: str, choice: Any, exc: BaseException) -> FileVerdict:
+    """The verdict cell when the header could not be read: a gated file needs a token first."""
+    label = "token needed" if getattr(exc, "kind", "") == "auth" else "unknown"
+    return FileVerdict(repo_id, choice.name, label, _short(exc))
+
+
+def _short(exc: BaseException) -> str:
+    """A one-line message for a person."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
