@@ -10,7 +10,6 @@ against the sha256 the Hub publishes before it is placed. Failure: exit status 1
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
@@ -75,20 +74,21 @@ class ProgressLine:
 def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout,
                     err: TextIO = sys.stderr) -> int:
     """Download ``args.file`` (all parts of its split model) from ``args.repo``; 0, or 1 with one line."""
+    from desktop.cli_models import fail, hub_client
     from desktop.core.downloads import DownloadError, download_model
-    from desktop.core.hub import HubClient, HubError
+    from desktop.core.hub import HubError
 
-    client = HubClient(token=os.environ.get("HF_TOKEN") or None)
+    client = hub_client()
     progress = ProgressLine(err, args.file)
     try:
         files = _files_to_pull(client, args.repo, args.file)
         placed = download_model(client, files, paths.models_dir, progress, on_phase=progress.phase)
     except (HubError, DownloadError) as exc:
         progress.end()
-        return _fail(err, str(exc))
+        return fail(str(exc), err)
     except KeyboardInterrupt:
         progress.end()
-        return _fail(err, "interrupted; the partial download is kept: run the same command to continue", 130)
+        return fail("interrupted; the partial download is kept: run the same command to continue", err, 130)
     progress.end()
     for path in placed:
         out.write(f"{path}\n")
@@ -115,10 +115,3 @@ def _files_to_pull(client: HubClient, repo: str, filename: str) -> list[RemoteFi
                                     f"{repo} has only {len(choice.parts)} of them", "not_found")
             return list(choice.parts)
     return [by_name[filename]]   # a file group_files leaves out (a vision projector)
-
-
-def _fail(err: TextIO, message: str, code: int = 1) -> int:
-    err.write(f"cove: {' '.join(message.split())}\n")
-    err.flush()
-    return code
-
