@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from desktop.core.download_progress import ProgressMeter, format_eta
 from desktop.core.downloads import (
     Download, DownloadCancelled, DownloadError, DownloadPaused, partial_paths, partial_size,
 )
@@ -253,3 +255,41 @@ def test_a_file_without_a_published_sha256_is_not_downloaded(client, smol, model
         Download(client, dataclasses.replace(smol, sha256=""), models).run()
     assert caught.value.kind == "no_sha256" and not ggufs(models)
     assert not fake_hub.served_ranges(SMOL_FILE)
+
+
+def test_a_stalled_connection_times_out_and_resumes(smol, models, fake_hub, starter_model):
+    fake_hub.misbehave(SMOL_REPO, SMOL_FILE, stall=3.0, stall_after=5 * MB, times=1)
+    impatient = HubClient(endpoint=fake_hub.url, timeout=0.5)
+    path = Download(impatient, smol, models, retry_delay=0.01).run()
+    assert sha256(path) == sha256(starter_model)
+    assert fake_hub.served_ranges(SMOL_FILE)[-1] == (5 * MB, smol.size)
+
+
+def test_the_sidecar_says_what_the_partial_belongs_to(client, smol, models):
+    partial_to(client, smol, models, 5 * MB)
+    meta = json.loads(partial_paths(models, smol)[1].read_text())
+    assert {k: meta[k] for k in ("repo_id", "filename", "revision", "url", "size", "sha256", "etag")} == {
+        "repo_id": smol.repo_id, "filename": smol.filename, "revision": smol.revision, "url": smol.url,
+        "size": smol.size, "sha256": smol.sha256, "etag": smol.sha256}
+    assert meta["started"] > 0
+
+
+def test_progress_is_throttled_smoothed_and_gives_a_time_left():
+    now = [0.0]
+    seen: list[tuple[int, int, float, float | None]] = []
+    meter = ProgressMeter(2000, lambda *a: seen.append(a), clock=lambda: now[0])
+    meter.start(100)
+    assert seen == [(100, 2000, 0.0, None)]   # no speed yet, no time left
+    for step in range(1, 7):   # 100 bytes every 1/16 s: 1600 bytes/s
+        now[0] = step / 16
+        meter.update(100 + 100 * step)
+    assert [s[0] for s in seen] == [100, 300, 500, 700]   # every 0.125 s, not every update
+    done, total, speed, eta = seen[-1]
+    assert speed == pytest.approx(1600) and eta == pytest.approx(1300 / 1600)
+    now[0] = 0.5
+    meter.update(1900)   # a burst: the smoothed speed moves only part of the way
+    assert 1600 < seen[-1][2] < 3000
+    meter.finish()
+    assert seen[-1][0] == 1900 and len(seen) == 6
+    assert format_eta(None) == "" and format_eta(42) == "42 s" and format_eta(125) == "2 min 05 s"
+    assert format_eta(3720) == "1 h 02 min"
