@@ -15,7 +15,8 @@ WINDOW = 10  # messages built as widgets when a conversation opens (about a scre
 BATCH = 10   # more built each time the person scrolls past them
 
 EMPTY_HINT = ("<h2>Start a conversation</h2><p>Ask anything. Everything you type stays on this computer."
-              "</p><p style='color: gray;'>Enter sends · Shift+Enter adds a line</p>")
+              "</p><p style='color: gray;'>Enter sends · Shift+Enter adds a line · "
+              "Models… (Ctrl+Shift+M) downloads other models</p>")
 
 
 CONTEXT_MARKER = ("Messages above this line no longer fit in the model's context window: "

@@ -72,6 +72,8 @@ class DownloadPane(QWidget):
         self.results_title.setStyleSheet("font-weight: 600;")
         self.results = QListWidget()
         self.results.setWordWrap(True)
+        self.results.setSpacing(3)
+        self.results.setAlternatingRowColors(True)
         self.more_button = QPushButton("More results")
         self.more_button.hide()
         self.back_button = QPushButton("Recommended models")

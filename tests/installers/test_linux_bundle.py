@@ -259,3 +259,18 @@ def test_portable_tarball_installs_for_one_user_and_uninstalls_without_touching_
     subprocess.run(["sh", str(folder / "install-user.sh"), "--uninstall"], env=env, check=True, capture_output=True)
     assert not installed.exists() and not (home / ".local/share/applications/cove.desktop").exists()
     assert (data / "cove.sqlite3").read_bytes() == b"conversations"
+
+
+def test_installed_app_searches_and_pulls_from_the_hub(installed: Path, tmp_path: Path, fake_hub, starter_model: Path):
+    """The bundle carries the Hub client (huggingface_hub and what it imports): search and a
+    verified pull against the fake Hub work from the installed binary."""
+    from tests.fakehub import SMOL_FILE, SMOL_REPO
+
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    found = _cove(installed, data, home, "models", "search", "smollm2")
+    assert found.returncode == 0 and SMOL_REPO in found.stdout, found.stdout + found.stderr
+    pulled = _cove(installed, data, home, "models", "pull", SMOL_REPO, SMOL_FILE)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    placed = list((data / "data" / "models").rglob(SMOL_FILE))
+    assert len(placed) == 1 and placed[0].stat().st_size == starter_model.stat().st_size
