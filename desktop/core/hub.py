@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,16 @@ from desktop.core.model_files import safe_relative_path
 from desktop.core.network_guard import network_purpose
 
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # before huggingface_hub is imported: Xet needs the real Hub
+# No telemetry, ever: huggingface_hub 2.x otherwise fetches {endpoint}/api/agent-harnesses while it
+# builds its user agent, and reports usage on some calls.
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+def _no_telemetry() -> None:
+    """Switch huggingface_hub's telemetry off even when it was imported before this module."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_DISABLE_TELEMETRY = True
 
 __all__ = ["HubError", "RepoSummary", "RemoteFile", "RepoDetails", "RangeResponse", "HubClient",
            "DEFAULT_ENDPOINT", "SORTS"]
@@ -106,6 +117,7 @@ class HubClient:
         self._endpoint = endpoint
         self.token = token or None
         self.timeout = timeout
+        _no_telemetry()
 
     @property
     def endpoint(self) -> str:
