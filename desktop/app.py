@@ -133,6 +133,15 @@ class CoveApp(QObject):
             if line.startswith(("llama.cpp build:", "llama.cpp backend:", "CPU:")):
                 print(f"cove: {line}", file=sys.stderr, flush=True)
 
+    def _folder_change_refusal(self) -> str:
+        """Why the models folder cannot move now ("" when it can)."""
+        waiting = self.downloads.unfinished()
+        if not waiting:
+            return ""
+        return (f"{len(waiting)} download{'s are' if len(waiting) > 1 else ' is'} not finished; its partial files "
+                "are in the current models folder. Let it finish or cancel it (Models… → Download), then "
+                "change the folder.")
+
     def _models_dialog(self) -> ModelsDialog:
         """The Models window (built on first use: nothing about the Hub runs before)."""
         from desktop.core.catalog import load_catalog
@@ -143,6 +152,7 @@ class CoveApp(QObject):
         library.changed.connect(self.controller.refresh_models)
         self.downloads.model_downloaded.connect(lambda _item: library.refresh())
         library.folder_changed.connect(lambda folder: self.downloads.set_models_dir(Path(folder)))
+        library.folder_change_refusal = self._folder_change_refusal
         self._library_service = library
         library_pane = LibraryPane(library)
         library_pane.set_current_model(self.controller.model_path)

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.memory_child:
         parser.error("only --memory-child runs here; the benchmark itself is `cove bench`")
-    return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads, args.fill)
+    return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads, args.fill, args.flash)
 
 
 def add_child_arguments(parser: argparse.ArgumentParser) -> None:
@@ -312,6 +312,7 @@ def add_child_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctx", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--repack", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--fill", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flash", action="store_true", help=argparse.SUPPRESS)
 
 
 if __name__ == "__main__":

@@ -179,20 +179,21 @@ def startup(basedir: Path, timeout_s: float = 60.0) -> tuple[float, int]:
 
 
 # -- resident memory of a loaded model, in a child process ------------------------------------------
-def memory_child_command(model: Path, n_ctx: int, repack: bool, threads: int, fill: bool) -> list[str]:
+def memory_child_command(model: Path, n_ctx: int, repack: bool, threads: int, fill: bool,
+                         flash: bool = False) -> list[str]:
     """The command line of :func:`memory_child` (``cove bench --memory-child`` in a frozen app)."""
     args = ["--memory-child", str(model), "--ctx", str(n_ctx), "--repack", str(int(repack)),
-            "--threads", str(threads)] + (["--fill"] if fill else [])
+            "--threads", str(threads)] + (["--fill"] if fill else []) + (["--flash"] if flash else [])
     if getattr(sys, "frozen", False):
         return [sys.executable, "bench", *args]
     return [sys.executable, "-m", "desktop.bench", *args]
 
 
 def measure_memory(model: Path, n_ctx: int, repack: bool, threads: int, fill: bool = False,
-                   timeout_s: float = 1800.0) -> dict[str, Any]:
+                   timeout_s: float = 1800.0, flash: bool = False) -> dict[str, Any]:
     """Run :func:`memory_child` and return its report ({} when it failed or the OS has no /proc)."""
     try:
-        proc = subprocess.run(memory_child_command(model, n_ctx, repack, threads, fill), capture_output=True,
+        proc = subprocess.run(memory_child_command(model, n_ctx, repack, threads, fill, flash), capture_output=True,
                               text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -211,7 +212,7 @@ def _status() -> dict[str, int]:
     return out
 
 
-def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool) -> int:
+def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool, flash: bool = False) -> int:
     """Load ``model`` with Cove's Runtime, answer once (a prompt that fills the context when
     ``fill``), and print this process's memory before loading, after loading and after answering."""
     if not Path("/proc/self/status").is_file():
@@ -220,7 +221,7 @@ def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool)
     from desktop.core.settings import GenerationSettings
 
     base = _status()  # Python, Cove's core and the llama.cpp libraries, no model yet
-    rt = Runtime(model, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack))
+    rt = Runtime(model, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack, flash_attn=flash))
     loaded = _status()
     message = "In one sentence: why is the sky blue?"
     if fill:

@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.memory_child:  # the benchmark's child process (frozen app)
         from desktop.bench_measure import memory_child
 
-        return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill)
+        return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill, args.flash)
     paths = app_paths(args.basedir).ensure()
     if args.command == "bench":
         from desktop.bench import run_bench

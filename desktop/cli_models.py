@@ -33,10 +33,12 @@ Actions = argparse._SubParsersAction  # noqa: SLF001 - argparse's public type
 
 
 def hub_client() -> HubClient:
-    """A client for ``HF_ENDPOINT`` (read at call time) with the token in ``HF_TOKEN``, if any."""
+    """A client for ``HF_ENDPOINT`` (read at call time) with the token in ``HF_TOKEN``, else the one
+    saved in the window (system keyring, 3 s timeout), if any."""
     from desktop.core.hub import HubClient
+    from desktop.core.secrets import HF_TOKEN, SecretStore
 
-    return HubClient(token=os.environ.get("HF_TOKEN") or None)
+    return HubClient(token=os.environ.get("HF_TOKEN") or SecretStore().get(HF_TOKEN) or None)
 
 
 def fail(message: str, err: TextIO | None = None, code: int = 1) -> int:

@@ -238,11 +238,11 @@ class HubClient:
                 what: str) -> Iterator[RangeResponse]:
         with network_purpose(what):
             try:
-                response = self._open(file, start, if_range, end)
+                response, linked = self._open(file, start, if_range, end)
             except Exception as exc:  # noqa: BLE001
                 raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
             try:
-                yield self._range_response(response, start, what)
+                yield self._range_response(response, start, what, linked)
             finally:
                 response.close()
 
@@ -261,7 +261,8 @@ class HubClient:
                 response.close()
         return response
 
-    def _open(self, file: RemoteFile, start: int, if_range: str, end: int | None) -> Any:
+    def _open(self, file: RemoteFile, start: int, if_range: str, end: int | None) -> tuple[Any, str]:
+        """The response, and the file's own ETag from the Hub's redirect ("" when not redirected)."""
         from urllib.parse import urljoin
 
         headers = {**self._headers(), "Accept-Encoding": "identity"}
@@ -270,11 +271,13 @@ class HubClient:
             if if_range:
                 headers["If-Range"] = f'"{_normal_etag(if_range)}"'
         url = file.url
+        hub_etag = ""
         for _ in range(10):
             response = self._send(url, headers)
             if not response.is_redirect:
-                return response
+                return response, hub_etag
             linked = _normal_etag(response.headers.get("X-Linked-Etag"))
+            hub_etag = hub_etag or linked
             target = urljoin(url, response.headers["Location"])
             response.close()
             if urljoin(target, "/") != urljoin(url, "/"):  # another host: no token, and If-Range by hand
@@ -284,8 +287,10 @@ class HubClient:
             url = target
         raise ValueError("too many redirects")
 
-    def _range_response(self, response: Any, start: int, what: str) -> RangeResponse:
-        etag = _normal_etag(response.headers.get("X-Linked-Etag") or response.headers.get("ETag"))
+    def _range_response(self, response: Any, start: int, what: str, hub_etag: str = "") -> RangeResponse:
+        # Behind a redirect, the Hub's X-Linked-Etag names the file; a CDN's own ETag does not (it
+        # differs between CDNs and requests), so it must never decide whether a partial is stale.
+        etag = hub_etag or _normal_etag(response.headers.get("X-Linked-Etag") or response.headers.get("ETag"))
         if response.status_code == 206:
             span = _content_range(response.headers.get("Content-Range", ""))
             if span is None or span[0] != start:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 SERVICE = "Cove"
+HF_TOKEN = "huggingface-token"  # the name the Hugging Face token is kept under
 TIMEOUT_S = 3.0
 T = TypeVar("T")
 

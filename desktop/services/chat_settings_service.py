@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.chat_settings import generation_of, model_of, snapshot
+from desktop.core.chat_settings import generation_of, model_of, preset_of, snapshot
 from desktop.core.settings import AccelerationSettings, GenerationSettings
 from desktop.core.store import Message, Store
 from desktop.core.store_model import Preset
@@ -34,6 +34,7 @@ class ChatSettingsService(QObject):
         self._controller = controller
         self._store = store
         self.presets: list[Preset] = []
+        self.conversation_preset = ""  # the preset the open conversation's settings came from ("" custom)
         controller.conversation_opened.connect(self._on_opened)
         controller.answer_started.connect(self._on_answer_started)
 
@@ -55,20 +56,24 @@ class ChatSettingsService(QObject):
             store.save_preset(name, data)
             return store.list_presets()
 
-        self._controller.settings.last_preset = " ".join(name.split())
+        self._controller.settings.last_preset = self.conversation_preset = " ".join(name.split())
         self._store.submit(job, self._on_presets)
 
     def delete_preset(self, name: str) -> None:
         """Delete a preset (conversations that started from it keep their own settings)."""
         if self._controller.settings.last_preset == name:
             self._controller.settings.last_preset = ""
+        if self.conversation_preset == name:
+            self.conversation_preset = ""
         self._store.submit(lambda s: (s.delete_preset(name), s.list_presets())[1], self._on_presets)
 
     def apply(self, generation: GenerationSettings, acceleration: AccelerationSettings | None = None,
               model_gpu_layers: int | None = None, preset: str | None = None) -> None:
         """Use settings from the Settings dialog for this conversation (and as the default)."""
         if preset is not None:
-            self._controller.settings.last_preset = preset
+            self.conversation_preset = preset
+            if preset:  # new conversations start from the last preset chosen
+                self._controller.settings.last_preset = preset
         self._controller.apply_generation_settings(generation, acceleration, model_gpu_layers)
         self._save_current()
 
@@ -78,6 +83,7 @@ class ChatSettingsService(QObject):
 
     # -- conversations -----------------------------------------------------------------------------
     def _on_opened(self, conversation_id: int, _messages: list) -> None:
+        self.conversation_preset = "" if conversation_id else self.current_preset
         if conversation_id:
             self._store.submit(lambda s: s.get_conversation_settings(conversation_id),
                                lambda data: self._use(data, conversation_id, ""))
@@ -99,7 +105,8 @@ class ChatSettingsService(QObject):
         model = model_of(data)
         if model and model != c.model_path and Path(model).is_file():
             c.select_model(model)
-        self.applied.emit(preset or str(data.get("preset", "")))
+        self.conversation_preset = preset or preset_of(data)
+        self.applied.emit(self.conversation_preset)
 
     def _on_answer_started(self, message: Message) -> None:
         self._save_current(message.conversation_id)
@@ -109,5 +116,5 @@ class ChatSettingsService(QObject):
         cid = conversation_id or c.conversation_id
         if not cid or self._store.read_only:
             return
-        data = snapshot(c.settings.generation, c.model_path, c.settings.last_preset)
+        data = snapshot(c.settings.generation, c.model_path, self.conversation_preset)
         self._store.submit(lambda s: s.set_conversation_settings(cid, data))

@@ -8,15 +8,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop.core.download_queue import DONE, DownloadQueue, QueueItem
+from desktop.core.download_queue import DONE, REMOVED, UNFINISHED, DownloadQueue, QueueItem
+from desktop.services.background import BackgroundRunner
 
 
 class DownloadService(QObject):
     """Owns a :class:`DownloadQueue` (its own worker thread).
 
-    The queue is created on first use, so nothing about downloads runs (or reads its state file)
-    until the person opens the download pane; unfinished downloads from an earlier run come back
-    paused and resume from their partial files when the person presses Resume.
+    Every call into the queue (which saves its state file with fsync and may delete partial files)
+    runs on a control thread, never on the GUI thread. The queue is created when the download pane
+    first opens (:meth:`start`); unfinished downloads from an earlier run come back paused and
+    resume from their partial files when the person presses Resume.
 
     Signals:
         item_changed(object QueueItem): any change of one item (progress ~10 times a second at most)
@@ -34,57 +36,63 @@ class DownloadService(QObject):
         self._models_dir = models_dir
         self._state_file = state_file
         self._queue: DownloadQueue | None = None
+        self._control = BackgroundRunner("cove-download-control", self)
+        self.items: dict[str, QueueItem] = {}  # the latest state of each item, as last signalled
         self._from_worker.connect(self._on_item)
 
-    @property
-    def queue(self) -> DownloadQueue:
-        """The queue (started on first use)."""
+    def _ensure(self) -> DownloadQueue:
+        """The queue (control thread only)."""
         if self._queue is None:
             self._queue = DownloadQueue(self._client_factory, self._models_dir(), self._state_file,
                                         self._from_worker.emit)
         return self._queue
 
-    def has_state(self) -> bool:
-        """True when an earlier run left downloads to show (without starting the queue)."""
-        return self._queue is not None or self._state_file.exists()
+    def start(self) -> None:
+        """Create the queue off the GUI thread and show what an earlier run left unfinished."""
+        self._control.submit(lambda: self._ensure().items(),
+                             lambda items: [self._on_item(item) for item in items])
 
-    def add(self, files: Sequence[Any], label: str) -> str:
-        """Queue one model's files; returns the item id."""
-        return self.queue.add(files, label)
+    def add(self, files: Sequence[Any], label: str) -> None:
+        """Queue one model's files (item_changed tells its id and state)."""
+        files = tuple(files)
+        self._control.submit(lambda: self._ensure().add(files, label))
 
     def pause(self, item_id: str) -> None:
         """Pause (the partial file is kept)."""
-        self.queue.pause(item_id)
+        self._control.submit(lambda: self._ensure().pause(item_id))
 
     def resume(self, item_id: str) -> None:
         """Continue from the partial file."""
-        self.queue.resume(item_id)
+        self._control.submit(lambda: self._ensure().resume(item_id))
 
     def cancel(self, item_id: str) -> None:
         """Stop and delete the partial file."""
-        self.queue.cancel(item_id)
+        self._control.submit(lambda: self._ensure().cancel(item_id))
 
     def forget(self, item_id: str) -> None:
         """Remove a finished, failed or cancelled item from the list."""
-        self.queue.forget(item_id)
+        self._control.submit(lambda: self._ensure().forget(item_id))
 
-    def items(self) -> list[QueueItem]:
-        """Every item, in queue order."""
-        return self.queue.items()
+    def unfinished(self) -> list[QueueItem]:
+        """Items still queued, downloading, paused or failed (as last signalled)."""
+        return [item for item in self.items.values() if item.state in UNFINISHED]
 
     def set_models_dir(self, folder: Path) -> None:
-        """The person moved the models folder: later downloads go there (a paused one starts over
-        there, since its partial file stayed behind)."""
-        if self._queue is not None:
-            self._queue.models_dir = Path(folder)
+        """The models folder moved (only allowed with no unfinished download): later ones go there."""
+        self._control.submit(lambda: setattr(self._ensure(), "models_dir", Path(folder)))
 
     def shutdown(self) -> None:
         """Stop the worker; a running download stays resumable from its partial file."""
+        self._control.stop(2.0)
         if self._queue is not None:
             self._queue.close(timeout=3.0)
 
     @Slot(object)
     def _on_item(self, item: QueueItem) -> None:
+        if item.state == REMOVED:
+            self.items.pop(item.id, None)
+        else:
+            self.items[item.id] = item
         self.item_changed.emit(item)
         if item.state == DONE:
             self.model_downloaded.emit(item)

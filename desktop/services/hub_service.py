@@ -49,6 +49,7 @@ class HubService(QObject):
         self._settings = settings
         self._hardware = hardware
         self._hardware_info: Any = None
+        self._header_cache: dict[tuple[str, str, str], Any] = {}
         self._endpoint = endpoint
         self._runner = BackgroundRunner("cove-hub", self)
         self._verdicts = BackgroundRunner("cove-hub-fit", self)
@@ -88,28 +89,47 @@ class HubService(QObject):
                 return
             details, choices = result
             self.repo_loaded.emit(details, choices)
+            self._hardware_info = None  # free memory changes: read it again for each repository
+            reference = next((c for c in choices if c.complete), None)
             for choice in choices:
-                self._verdicts.submit(lambda c=choice: self._verdict(repo_id, c, generation),
+                self._verdicts.submit(lambda c=choice: self._verdict(details, reference, c, generation),
                                       lambda v: v is not None and self.verdict_ready.emit(v),
                                       lambda exc, c=choice: self.verdict_ready.emit(_failed_verdict(repo_id, c, exc)))
 
         self._runner.submit(job, done, self._report)
 
-    def _verdict(self, repo_id: str, choice: Any, generation: int) -> FileVerdict | None:
-        """Runs on the fit thread: read the model's GGUF header over the network and estimate."""
+    def _header(self, details: Any, choice: Any) -> Any:
+        """The GGUF header of ``choice`` read over the network, once per repository revision."""
+        from desktop.core.remote_fit import remote_info
+
+        key = (details.repo_id, details.revision, choice.name)
+        if key not in self._header_cache:
+            self._header_cache[key] = remote_info(self.client(), choice)
+        return self._header_cache[key]
+
+    def _verdict(self, details: Any, reference: Any, choice: Any, generation: int) -> FileVerdict | None:
+        """Runs on the fit thread. The quantizations of one model share its architecture, layers,
+        heads and vocabulary, so one header (the smallest complete file's, a few MB) is read per
+        repository; each file's weights come from its own size."""
         if generation != self._repo_generation:
             return None  # the person moved on to another repository
         from desktop.core.model_loader import detect_hardware
-        from desktop.core.remote_fit import default_context, fit_verdict, remote_info
+        from desktop.core.remote_fit import default_context, fit_estimate
+        from desktop.core.fit import verdict
 
-        info = remote_info(self.client(), choice)
+        if reference is None:
+            raise ValueError("this model's files are incomplete (a part of the split file is missing)")
+        info = self._header(details, reference)
         if self._hardware_info is None:
             self._hardware_info = (self._hardware or detect_hardware)()
         n_ctx = self._settings.generation.n_ctx or default_context(info)
         acc = self._settings.acceleration  # as the model would be loaded (model_loader.check_fit)
-        label, reason = fit_verdict(info, self._hardware_info, n_ctx, gpu_layers=acc.gpu_layers,
-                                    cache_type=acc.kv_cache_type, flash_attn=acc.flash_attention)
-        return FileVerdict(repo_id, choice.name, label, reason)
+        fit = fit_estimate(info, self._hardware_info, n_ctx, gpu_layers=acc.gpu_layers,
+                           cache_type=acc.kv_cache_type, flash_attn=acc.flash_attention)
+        if choice is not reference and reference.size:
+            fit = scale_weights(fit, choice.size / reference.size)
+        label, reason = verdict(fit, self._hardware_info)
+        return FileVerdict(details.repo_id, choice.name, label, reason)
 
     def _report(self, exc: BaseException) -> None:
         self.failed.emit(getattr(exc, "kind", "bad_response"), _short(exc))
@@ -118,6 +138,16 @@ class HubService(QObject):
         """End the worker threads (bounded wait)."""
         self._runner.stop(0.5)
         self._verdicts.stop(0.5)
+
+
+def scale_weights(fit: Any, factor: float) -> Any:
+    """``fit`` for another quantization of the same model: its weights (and the GPU's share of
+    them) scaled by the ratio of the file sizes; context cache and work buffers are the same."""
+    import dataclasses
+
+    weights = int(fit.weights * factor)
+    on_gpu = int(fit.on_gpu * factor) if fit.on_gpu else 0
+    return dataclasses.replace(fit, weights=weights, total=fit.total - fit.weights + weights, on_gpu=on_gpu)
 
 
 def _failed_verdict(repo_id: str, choice: Any, exc: BaseException) -> FileVerdict:

@@ -64,6 +64,9 @@ class LibraryService(QObject):
         self._metadata = MetadataCache(paths.data_dir / METADATA_FILE)
         self._runner = BackgroundRunner("cove-library", self)
         self._last_progress = 0.0
+        # Set by the app: a reason the folder cannot change now ("" when it can), e.g. downloads
+        # still writing partial files into the current folder.
+        self.folder_change_refusal: Callable[[], str] | None = None
 
     @property
     def models_dir(self) -> Path:
@@ -100,6 +103,10 @@ class LibraryService(QObject):
         across disks reports progress and can be cancelled: then nothing changes)."""
         target = Path(folder).expanduser().absolute()
         source = self.models_dir
+        refusal = self.folder_change_refusal() if self.folder_change_refusal is not None else ""
+        if refusal:
+            self.failed.emit(refusal)
+            return
 
         def work() -> dict[str, str]:
             if move:

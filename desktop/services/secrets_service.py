@@ -7,9 +7,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.secrets import SecretStore
-
-HF_TOKEN = "huggingface-token"
+from desktop.core.secrets import HF_TOKEN, SecretStore
 
 
 class SecretsService(QObject):

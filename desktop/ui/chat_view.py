@@ -135,7 +135,7 @@ class ChatView(QScrollArea):
         self._lo = new_lo
         self._update_buttons()
         self._container.adjustSize()
-        QTimer.singleShot(0, lambda: bar.setValue(before_value + bar.maximum() - before_max))
+        QTimer.singleShot(0, self, lambda: bar.setValue(before_value + bar.maximum() - before_max))
 
     def show_later(self) -> None:
         """Build the next batch of newer messages below."""
@@ -213,10 +213,10 @@ class ChatView(QScrollArea):
             if isValid(widget):
                 widget.setStyleSheet(original)
 
-        QTimer.singleShot(0, show)
-        QTimer.singleShot(120, show)  # again once the new messages have been laid out
+        QTimer.singleShot(0, self, show)
+        QTimer.singleShot(120, self, show)  # again once the new messages have been laid out
         widget.setStyleSheet(original + " QFrame#" + widget.objectName() + " { border: 2px solid palette(highlight); }")
-        QTimer.singleShot(1500, unflash)
+        QTimer.singleShot(1500, self, unflash)
 
     def is_in_view(self, message_id: int) -> bool:
         """True when some of the message is inside the visible area."""
@@ -241,8 +241,8 @@ class ChatView(QScrollArea):
         bar = self.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 24
         if value == 0 and self._lo > 0 and bar.maximum() > 0:
-            QTimer.singleShot(0, self.show_earlier)  # scrolled to the top: bring in older messages
+            QTimer.singleShot(0, self, self.show_earlier)  # scrolled to the top: bring in older messages
 
     def _on_range_changed(self, _low: int, high: int) -> None:
         if self._stick_to_bottom:
-            QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
+            QTimer.singleShot(0, self, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))

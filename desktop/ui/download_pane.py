@@ -44,6 +44,8 @@ class DownloadPane(QWidget):
         self._page = 0
         self._query = ""
         self._retry: Any = None
+        self._token_saved = False  # retry once after the person saves a token, never on a mere check
+        self._pending = ""  # what the last Hub request was for: "search" or "repo"
         self._build()
         self._connect()
         self.show_catalog()
@@ -190,9 +192,7 @@ class DownloadPane(QWidget):
 
     def show_downloads(self) -> None:
         """List the downloads an earlier run left unfinished (reads the local state file only)."""
-        if self.downloads.has_state():
-            for item in self.downloads.items():
-                self.queue_view.show_item(item)
+        self.downloads.start()
 
     def search(self) -> None:
         """Search the Hub for the text in the search box (first page)."""
@@ -206,6 +206,7 @@ class DownloadPane(QWidget):
         self.more_button.hide()
         self.back_button.show()
         self._retry = self.search
+        self._pending = "search"
         self.hub.search(query, self.sort_box.currentData(), 0)
 
     def more(self) -> None:
@@ -243,6 +244,7 @@ class DownloadPane(QWidget):
         self.files.setRowCount(0)
         self.repo_title.setText(f"<b>{repo_id}</b><br>Reading the list of files…")
         self._retry = lambda: self.open_repo(repo_id)
+        self._pending = "repo"
         self.hub.load_repo(repo_id)
 
     def _on_repo(self, details: Any, choices: list[Any]) -> None:
@@ -255,9 +257,11 @@ class DownloadPane(QWidget):
         self.repo_title.setText(f"<b>{details.repo_id}</b><br>License: {details.license or 'not stated'} · "
                                 f"Gated: {gated}{rejected}")
         self.files.setRowCount(len(self.choices))
+        recommended = {e.file for e in self.catalog if e.repo_id == details.repo_id}
         for row, choice in enumerate(self.choices):
             parts = f" ({len(choice.parts)} parts)" if len(choice.parts) > 1 else ""
-            self.files.setItem(row, 0, QTableWidgetItem(choice.name + parts))
+            star = " ★ recommended" if choice.name in recommended else ""
+            self.files.setItem(row, 0, QTableWidgetItem(choice.name + parts + star))
             self.files.setItem(row, 1, QTableWidgetItem(choice.quant or "?"))
             self.files.setItem(row, 2, QTableWidgetItem(human_size(choice.size)))
             self.files.setItem(row, 3, QTableWidgetItem("checking…"))
@@ -290,9 +294,9 @@ class DownloadPane(QWidget):
         return ""
 
     # -- download ------------------------------------------------------------------------------------
-    def download(self, choice: Any) -> str:
-        """Queue one model (all its parts); returns the queue item id."""
-        return self.downloads.add(choice.parts, f"{self.details.repo_id if self.details else ''} · {choice.name}")
+    def download(self, choice: Any) -> None:
+        """Queue one model (all its parts)."""
+        self.downloads.add(choice.parts, f"{self.details.repo_id if self.details else ''} · {choice.name}")
 
     def _on_item(self, item: Any) -> None:
         self.queue_view.show_item(item)
@@ -301,9 +305,9 @@ class DownloadPane(QWidget):
             self._on_failed("auth", item.error)
 
     def _use(self, item_id: str) -> None:
-        for item in self.downloads.items():
-            if item.id == item_id and item.paths:
-                self.use_model.emit(item.paths[0])
+        item = self.downloads.items.get(item_id)
+        if item is not None and item.paths:
+            self.use_model.emit(item.paths[0])
 
     # -- problems and tokens -----------------------------------------------------------------------
     def _on_failed(self, kind: str, message: str) -> None:
@@ -312,9 +316,9 @@ class DownloadPane(QWidget):
             return
         self.notice.setText(OFFLINE_TEXT if kind == "offline" else message)
         self.notice.show()
-        if self._query and self.results.count() == 0:
+        if self._pending == "search" and self.results.count() == 0:
             self.results_title.setText("The search did not complete.")
-        if self.details is None and not self.choices:
+        elif self._pending == "repo" and self.details is None:
             self.repo_title.setText("The list of files could not be read.")
 
     def _ask_token(self, message: str) -> None:
@@ -329,11 +333,13 @@ class DownloadPane(QWidget):
             return
         self.token_field.clear()
         self.token_status.setText("Saving the token…")
+        self._token_saved = True
         self.secrets.save_token(token)
 
     def _on_token_status(self, present: bool, where: str) -> None:
         self.token_status.setText(f"Token {where}." if present else f"No token saved ({where}).")
-        if present and self.token_box.isVisible() and self._retry is not None:
+        if present and self._token_saved and self.token_box.isVisible() and self._retry is not None:
+            self._token_saved = False
             self.token_box.hide()
             self._retry()
 

@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
                                  c.settings.gpu_layers_by_model.get(c.model_path))
         cs = self.chat_settings
         dialog = SettingsDialog(c.settings.generation, PrivacyPanel(self.network, self.secrets), hardware, self,
-                                presets=cs.presets if cs else [], current_preset=c.settings.last_preset)
+                                presets=cs.presets if cs else [], current_preset=cs.conversation_preset if cs else "")
         dialog.tabs.setCurrentIndex(["Generation", "Hardware", "Privacy"].index(tab))
         if cs is not None:
             dialog.applied.connect(lambda values: cs.apply(*values))
@@ -323,7 +323,7 @@ class MainWindow(QMainWindow):
 
     def _on_presets(self, presets: list) -> None:
         if self.settings_dialog is not None:
-            self.settings_dialog.generation.set_presets(presets, self.controller.settings.last_preset)
+            self.settings_dialog.generation.set_presets(presets, self.chat_settings.conversation_preset)
 
     def open_model_file(self, path: str) -> None:
         """Use a model file the person chose or dropped."""
@@ -333,9 +333,10 @@ class MainWindow(QMainWindow):
         """Another window owns the data: reading works here, writing is switched off and says why."""
         self.composer.setReadOnly(True)
         self.composer.setPlaceholderText("Read-only: Cove is already open in another window; write there.")
-        for button in (self.send_button, self.regenerate_button):
-            button.setEnabled(False)
+        for button in (self.send_button, self.regenerate_button, self.models_button):
+            button.setEnabled(False)  # models too: downloads and the library write to the shared folder
             button.setToolTip(message)
+        self.models_dialog_factory = None
         self.show_problem(message)
 
     def show_problem(self, message: str) -> None:

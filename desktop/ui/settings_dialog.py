@@ -86,14 +86,23 @@ class GenerationPanel(QWidget):
         for name in self._presets:
             self.preset.addItem(name, name)
         self.preset.setCurrentIndex(max(0, self.preset.findData(current)))
-        self.delete_preset.setEnabled(bool(self.chosen_preset()))
+        self.delete_preset.setEnabled(bool(self.selected_preset()))
 
-    def chosen_preset(self) -> str:
-        """The selected preset's name ("" for none)."""
+    def selected_preset(self) -> str:
+        """The preset selected in the list ("" for none)."""
         return str(self.preset.currentData() or "")
 
+    def chosen_preset(self) -> str:
+        """The selected preset's name; "" for none, or when the fields were changed since it was
+        chosen (the settings then belong to the conversation, and the preset stays as saved)."""
+        name = self.selected_preset()
+        preset = self._presets.get(name)
+        if preset is None or generation_of(preset.settings, self.values()) != self.values():
+            return ""
+        return name
+
     def _preset_chosen(self, _index: int) -> None:
-        preset = self._presets.get(self.chosen_preset())
+        preset = self._presets.get(self.selected_preset())
         self.delete_preset.setEnabled(preset is not None)
         if preset is not None:
             self.show_values(generation_of(preset.settings, self.values()))
@@ -102,7 +111,7 @@ class GenerationPanel(QWidget):
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Save as preset")
         dialog.setLabelText("Name of the preset (an existing name is replaced):")
-        dialog.setTextValue(self.chosen_preset())
+        dialog.setTextValue(self.selected_preset())
         dialog.textValueSelected.connect(self._save_as)
         self.name_dialog = dialog
         dialog.open()
@@ -113,7 +122,7 @@ class GenerationPanel(QWidget):
             self.save_preset_requested.emit(name, self.values())
 
     def _delete_preset(self) -> None:
-        name = self.chosen_preset()
+        name = self.selected_preset()
         if name:
             self.delete_preset_requested.emit(name)
 

@@ -58,6 +58,7 @@ def test_killed_app_resumes_the_download_after_restart(qtbot, fake_hub, tmp_path
     try:
         qtbot.mouseClick(app.window.models_button, Qt.MouseButton.LeftButton)
         pane = app.window.models_dialog.download_pane
+        qtbot.waitUntil(lambda: bool(pane.queue_view.rows), timeout=10_000)  # read off the GUI thread
         rows = list(pane.queue_view.rows.values())
         assert len(rows) == 1 and rows[0].item.state == "paused", [r.item for r in rows]
         assert rows[0].item.done == kept and "Paused" in rows[0].status.text()

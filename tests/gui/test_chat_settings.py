@@ -53,6 +53,17 @@ def test_conversations_keep_their_settings_and_new_ones_start_from_the_last_pres
             c.open_conversation(first)
         assert c.settings.generation.temperature == 0.2
         assert c.settings.generation.system_prompt == "Answer in one short sentence."
+
+        # Editing the fields after choosing a preset: the edit is this conversation's, the preset stays.
+        app.window.open_settings_dialog("Generation")
+        panel = app.window.settings_dialog.generation
+        assert panel.preset.currentText() == "Terse"
+        panel.temperature.setValue(0.9)
+        assert panel.chosen_preset() == ""
+        settings_ok(qtbot, app)
+        assert c.settings.generation.temperature == 0.9 and app.chat_settings.conversation_preset == ""
+        assert c.settings.last_preset == "Terse"  # new conversations still start from the last preset chosen
+        assert next(p for p in app.chat_settings.presets if p.name == "Terse").settings["generation"]["temperature"] == 0.2
     finally:
         app.window.close()
         app.shutdown()

@@ -107,7 +107,12 @@ def test_pause_and_resume_continue_where_they_stopped(qtbot, paths, fake_hub, st
     app = start_app(qtbot, paths)
     try:
         pane = open_pane(qtbot, app)
-        search_and_open(qtbot, pane, "smollm2", SMOL_REPO)
+        first = pane.results.item(0)  # a recommended model, straight from the catalog
+        assert first.text().startswith(SMOL_REPO)
+        with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):
+            qtbot.mouseClick(pane.results.viewport(), Qt.MouseButton.LeftButton,
+                             pos=pane.results.visualItemRect(first).center())
+        assert pane.files.item(row_of(pane, SMOL_FILE), 0).text().endswith("★ recommended")
         click_download(qtbot, pane, SMOL_FILE)
         row = wait_state(qtbot, pane, "downloading")
         qtbot.waitUntil(lambda: row.item.done > 10_000_000, timeout=30_000)
@@ -201,3 +206,59 @@ def test_gated_model_asks_for_a_token_kept_in_memory_without_keyring(qtbot, path
     home_token = Path.home() / ".cache" / "huggingface" / "token"
     assert not leaks, leaks
     assert not (home_token.exists() and token in home_token.read_text())
+
+
+def test_a_refused_token_is_said_once_not_retried_in_a_loop(qtbot, paths, fake_hub, starter_model: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    gated, filename = "meta-llama/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q4_1.gguf"
+    fake_hub.add_repo(gated, {filename: starter_model}, gated="manual")
+    fake_hub.add_token("hf_rightToken000000000000000000", (gated,))
+    app = start_app(qtbot, paths)
+    try:
+        pane = open_pane(qtbot, app)
+        with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):
+            pane.open_repo(gated)
+        qtbot.keyClicks(pane.token_field, "hf_wrongToken111111111111111111")
+        with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):  # saved, then the one retry
+            qtbot.mouseClick(pane.token_save, Qt.MouseButton.LeftButton)
+        click_download(qtbot, pane, filename)
+        row = wait_state(qtbot, pane, "failed")
+        assert pane.token_box.isVisible() and "token" in pane.token_text.text().lower(), pane.token_text.text()
+        fake_hub.settle()
+        before = len(fake_hub.requests)
+        qtbot.wait(2000)
+        fake_hub.settle()
+        assert len(fake_hub.requests) == before, "a refused token must not be retried on its own"
+        assert row.item.state == "failed"
+    finally:
+        app.window.close()
+        app.shutdown()
+
+
+def test_one_header_per_repository_gives_every_quantization_its_verdict(qtbot, paths, fake_hub, tmp_path: Path,
+                                                                        starter_model: Path) -> None:
+    """A repository's files are quantizations of one model: the pane reads one GGUF header (the
+    smallest file's) and judges the others by their size, instead of megabytes per file."""
+    big = tmp_path / "big.gguf"  # the same model padded to 4x its size, as a bigger quantization would be
+    with starter_model.open("rb") as src, big.open("wb") as out:
+        out.write(src.read())
+        out.truncate(4 * starter_model.stat().st_size)
+    repo = "someone/SmolLM2-135M-Instruct-GGUF"
+    fake_hub.add_repo(repo, {"SmolLM2-135M-Instruct-Q4_1.gguf": starter_model, "SmolLM2-135M-Instruct-F16.gguf": big})
+    app = start_app(qtbot, paths)
+    try:
+        pane = open_pane(qtbot, app)
+        seen = []
+        pane.hub.verdict_ready.connect(seen.append)
+        with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):
+            pane.open_repo(repo)
+        qtbot.waitUntil(lambda: len(seen) == 2, timeout=30_000)
+        assert {v.label for v in seen} == {"runs well"}, seen
+        small, large = sorted(seen, key=lambda v: "F16" in v.name)
+        assert "F16" in large.name and large.reason != small.reason  # its weights are 4x the Q4_1 file's
+        fake_hub.settle()
+        assert not [r for r in fake_hub.requests if r.path.endswith("F16.gguf") and r.method == "GET"]
+    finally:
+        app.window.close()
+        app.shutdown()

@@ -35,6 +35,7 @@ def test_a_second_window_is_read_only_and_says_so(qtbot, paths):
         composer = second.window.composer
         assert composer.isReadOnly() and "Read-only" in composer.placeholderText()
         assert not second.window.send_button.isEnabled() and not second.window.regenerate_button.isEnabled()
+        assert not second.window.models_button.isEnabled() and second.window.open_models_dialog() is None
         qtbot.keyClicks(composer, "Hello")
         assert composer.toPlainText() == ""  # typing does nothing here
         composer.setPlainText("Hello")  # and a send that gets through anyway is refused by the store

@@ -293,3 +293,17 @@ def test_progress_is_throttled_smoothed_and_gives_a_time_left():
     assert seen[-1][0] == 1900 and len(seen) == 6
     assert format_eta(None) == "" and format_eta(42) == "42 s" and format_eta(125) == "2 min 05 s"
     assert format_eta(3720) == "1 h 02 min"
+
+
+def test_resume_behind_a_cdn_with_its_own_etags_continues_from_the_partial(client, smol, models, fake_hub,
+                                                                           starter_model):
+    """On the real Hub, files come from a CDN (302) whose ETags are its own: the file's identity is the
+    Hub's X-Linked-Etag on the redirect, so a pause and a resume continue, never start over."""
+    fake_hub.redirect = True
+    kept = partial_to(client, smol, models, 25 * MB)
+    download = Download(HubClient(endpoint=fake_hub.url), smol, models)
+    path = download.run()
+    assert download.restarts == 0
+    assert sha256(path) == sha256(starter_model)
+    ranges = fake_hub.served_ranges(SMOL_FILE)
+    assert ranges[-1] == (kept, smol.size), ranges
