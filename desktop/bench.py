@@ -222,8 +222,9 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
         put("memory", "resident after load + short answer", "n/a", "", "needs /proc (Linux)")
 
 
-def run_bench(args: argparse.Namespace, paths: Any, out: TextIO = sys.stdout) -> int:
+def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -> int:
     """``cove bench``: measure, then print the table (or JSON)."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     from desktop.core.settings import GenerationSettings
 
     plan = Plan.make(args.quick)

@@ -86,8 +86,9 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Stream one answer to ``out`` and store the exchange."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     prompt = sys.stdin.read() if args.prompt == "-" else (args.prompt or "")
     if not prompt.strip():
         return _fail("the prompt is empty: give the question as an argument, e.g. cove chat \"Hello\"", 2)
@@ -169,8 +170,9 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout
         store.close()
 
 
-def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Validate and probe a model file (in a child process), then copy or link it into the library."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     from desktop.core.model_loader import import_model
 
     try:
@@ -181,10 +183,12 @@ def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = s
     return 0
 
 
-def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout,
-                  answers: TextIO = sys.stdin) -> int:
+def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None,
+                  answers: TextIO | None = None) -> int:
     """Delete a library model (models folder), or forget a linked or Hugging Face cache one; asks
     for confirmation on standard error unless ``--yes``."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
+    answers = answers or sys.stdin  # resolved at call time (tests capture sys.stdin)
     from desktop.core.library import LibraryError
     from desktop.core.library_disk import DELETE, REFUSE
     from desktop.core.model_metadata import format_size
@@ -214,8 +218,9 @@ def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.s
     return 0
 
 
-def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Print the library, one model a line."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     entries = ModelLibrary(paths).entries()
     if not entries:
         out.write("No models yet. Install the starter model (see README) or open a .gguf file.\n")
@@ -225,8 +230,9 @@ def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdo
     return 0
 
 
-def cmd_hardware(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_hardware(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the CPU, memory and llama.cpp backend report (``--json``: the raw data)."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     import json
 
     from desktop.core.hardware import detect

@@ -53,8 +53,9 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Print the messages matching the query, best first."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     try:
         store = open_store(paths)
     except StoreError as exc:
@@ -72,8 +73,9 @@ def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdo
     return 0
 
 
-def cmd_export(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_export(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Export one conversation or all of them."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     if args.all == (args.conversation is not None):
         return _fail("give either a conversation id or --all", 2)
     to_stdout = args.output in ("-", "")
@@ -103,8 +105,9 @@ def cmd_export(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdo
     return 0
 
 
-def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout) -> int:
+def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Import a file of conversations, all or nothing."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     path = Path(args.file)
     if not path.is_file():
         return _fail(f"{path}: no such file")

@@ -71,9 +71,11 @@ class ProgressLine:
             self.err.flush()
 
 
-def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO = sys.stdout,
-                    err: TextIO = sys.stderr) -> int:
+def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None,
+                    err: TextIO | None = None) -> int:
     """Download ``args.file`` (all parts of its split model) from ``args.repo``; 0, or 1 with one line."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
+    err = err or sys.stderr  # resolved at call time (tests capture sys.stderr)
     from desktop.cli_models import fail, hub_client
     from desktop.core.downloads import DownloadError, download_model
     from desktop.core.hub import HubError
