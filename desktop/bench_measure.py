@@ -170,6 +170,12 @@ def startup(basedir: Path, timeout_s: float = 60.0) -> tuple[float, int]:
         time.sleep(1.0)
         return ready, rss_bytes(proc.pid)
     finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """End a child the benchmark started (SIGTERM, then SIGKILL after 5 s)."""
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(5)

@@ -101,10 +101,12 @@ class ChatSettingsService(QObject):
         c = self._controller
         if not data or c.conversation_id != conversation_id or c.busy:
             return
-        c.apply_generation_settings(generation_of(data, c.settings.generation))
-        model = model_of(data)
+        generation, model = generation_of(data, c.settings.generation), model_of(data)
         if model and model != c.model_path and Path(model).is_file():
+            c.settings.generation = generation  # one load, of that model with these settings
             c.select_model(model)
+        else:
+            c.apply_generation_settings(generation)  # reloads only if context or threads changed
         self.conversation_preset = preset or preset_of(data)
         self.applied.emit(self.conversation_preset)
 

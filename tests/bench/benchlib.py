@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop.bench_measure import stop_process  # noqa: F401 - re-exported for the bench tests
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "test-artifacts" / "bench.txt"
 
@@ -663,12 +665,3 @@ def spawn_cove(basedir: Path, *, safe_mode: bool, timeout_s: float = 60.0) -> Sp
     return child
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """End a child this suite started (SIGTERM, then SIGKILL)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)

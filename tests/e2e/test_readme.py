@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.xscreen import screenshot, stop_group, virtual_screen
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -49,45 +49,28 @@ def _copy_checkout(dest: Path) -> Path:
     return dest
 
 
-def _start_xvfb() -> tuple[subprocess.Popen | None, dict[str, str]]:
-    if not shutil.which("Xvfb"):
-        return None, {"QT_QPA_PLATFORM": "offscreen"}
-    display = f":{90 + os.getpid() % 9}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    return xvfb, {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-
-
 @pytest.mark.e2e
 def test_first_readme_command_installs_and_opens_the_window_with_the_starter_model(tmp_path):
     checkout = _copy_checkout(tmp_path / "cove")
-    xvfb, screen = _start_xvfb()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "QT_QPA_PLATFORM")}
-    env.update(screen, COVE_BASEDIR=str(tmp_path / "data"), COVE_REPORT_READY="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(COVE_BASEDIR=str(tmp_path / "data"), COVE_REPORT_READY="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     log = tmp_path / "first-command.log"
     proc = None
-    try:
-        with log.open("w") as out:
-            proc = subprocess.Popen(["bash", "-c", readme_commands()[0]], cwd=checkout, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            deadline = time.monotonic() + 1500
-            while time.monotonic() < deadline and proc.poll() is None:
-                if "cove: model ready" in log.read_text(errors="replace"):
-                    break
-                time.sleep(1)
-            text = log.read_text(errors="replace")
-            assert proc.poll() is None, "the command ended early:\n" + text[-3000:]
-            assert "cove: window ready" in text and "cove: model ready: SmolLM2-135M-Instruct" in text, text[-3000:]
-            if xvfb is not None and shutil.which("import"):
-                time.sleep(1.0)
-                ARTIFACTS.mkdir(exist_ok=True)
-                subprocess.run(["import", "-window", "root", str(ARTIFACTS / "readme-first-command.png")],
-                               env=env, check=True, timeout=30)
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(10)
+    with virtual_screen(90) as screen:
+        env.update(screen)
+        try:
+            with log.open("w") as out:
+                proc = subprocess.Popen(["bash", "-c", readme_commands()[0]], cwd=checkout, env=env, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+                deadline = time.monotonic() + 1500
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if "cove: model ready" in log.read_text(errors="replace"):
+                        break
+                    time.sleep(1)
+                text = log.read_text(errors="replace")
+                assert proc.poll() is None, "the command ended early:\n" + text[-3000:]
+                assert "cove: window ready" in text and "cove: model ready: SmolLM2-135M-Instruct" in text, \
+                    text[-3000:]
+                screenshot(env, ARTIFACTS / "readme-first-command.png")
+        finally:
+            stop_group(proc)

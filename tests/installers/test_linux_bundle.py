@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.installers.figures import FIGURES
+from tests.xscreen import screenshot, stop_group, virtual_screen
 from tests.installers.test_self_test import SELF_TEST_LINE, files_under, isolated_env
 
 pytestmark = [pytest.mark.installer, pytest.mark.e2e]
@@ -150,45 +150,32 @@ def test_installed_binary_passes_its_self_test_offscreen_and_writes_nothing(inst
 
 
 def test_installed_window_shows_the_starter_model_under_xvfb(installed: Path, tmp_path: Path):
-    xvfb = None
     env = isolated_env(tmp_path / "home")
     env.update(COVE_BASEDIR=str(tmp_path / "data"), COVE_REPORT_READY="1")
-    if shutil.which("Xvfb"):
-        display = f":{150 + os.getpid() % 50}"
-        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
     log = tmp_path / "window.log"
     proc = None
-    try:
-        with log.open("w") as out:
-            proc = subprocess.Popen([str(installed)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            deadline = time.monotonic() + 240
-            while time.monotonic() < deadline and proc.poll() is None:
+    with virtual_screen(150) as screen:
+        env.update(screen)
+        try:
+            with log.open("w") as out:
+                proc = subprocess.Popen([str(installed)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline and proc.poll() is None:
+                    text = log.read_text(errors="replace")
+                    if "cove: model ready" in text or "cove: model failed" in text:
+                        break
+                    time.sleep(0.5)
                 text = log.read_text(errors="replace")
-                if "cove: model ready" in text or "cove: model failed" in text:
-                    break
-                time.sleep(0.5)
-            text = log.read_text(errors="replace")
-            assert proc.poll() is None, "the bundle ended early:\n" + text[-3000:]
-            assert "cove: window ready" in text, text[-3000:]
-            assert "cove: model ready: SmolLM2-135M-Instruct" in text, text[-3000:]
-            if xvfb is not None:
-                assert shutil.which("import"), "imagemagick's import is missing (run .ci/run)"
-                time.sleep(1.5)  # let the status line paint
-                ARTIFACTS.mkdir(exist_ok=True)
-                shot = ARTIFACTS / "bundle-window.png"
-                subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
-                assert shot.stat().st_size > 10_000  # a real window, not a blank screen
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(10)
+                assert proc.poll() is None, "the bundle ended early:\n" + text[-3000:]
+                assert "cove: window ready" in text, text[-3000:]
+                assert "cove: model ready: SmolLM2-135M-Instruct" in text, text[-3000:]
+                if "DISPLAY" in screen:
+                    assert shutil.which("import"), "imagemagick's import is missing (run .ci/run)"
+                    shot = screenshot(env, ARTIFACTS / "bundle-window.png", settle_s=1.5)
+                    assert shot.stat().st_size > 10_000  # a real window, not a blank screen
+        finally:
+            stop_group(proc)
 
 
 # -- data across reinstalls -----------------------------------------------------------------------
