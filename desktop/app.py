@@ -12,16 +12,16 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
-from desktop.core import network_guard
-from desktop.core.instance_lock import READ_ONLY_MESSAGE, FileLock, window_lock_path
+from desktop.core.system import network_guard
+from desktop.core.system.locks import READ_ONLY_MESSAGE, FileLock, window_lock_path
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import clear_crash_marker, read_crash_marker
-from desktop.core.paths import AppPaths, app_paths
+from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.render import warm_up
-from desktop.core.settings import Settings, load_settings, save_settings
+from desktop.core.system.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
-from desktop.core.secrets import SecretStore
+from desktop.core.system.secrets import SecretStore
 from desktop.core.models_folder import effective_models_dir
 from desktop.services.download_service import DownloadService
 from desktop.services.generation_service import GenerationService

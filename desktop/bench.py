@@ -104,7 +104,7 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
     from desktop.core.gguf import read_gguf
     from desktop.core.probe import probe_model
     from desktop.core.runtime import LoadConfig, Runtime, default_context
-    from desktop.core.settings import AccelerationSettings, GenerationSettings
+    from desktop.core.system.settings import AccelerationSettings, GenerationSettings
 
     def put(section: str, metric: str, value: Any, unit: str = "", note: str = "") -> None:
         row = rows.setdefault(metric, Row(section, metric, unit=unit))
@@ -225,7 +225,7 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
 def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -> int:
     """``cove bench``: measure, then print the table (or JSON)."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    from desktop.core.settings import GenerationSettings
+    from desktop.core.system.settings import GenerationSettings
 
     plan = Plan.make(args.quick)
     threads = args.threads or GenerationSettings().effective_threads()
@@ -266,7 +266,7 @@ def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -
 
 def machine_line(threads: int) -> str:
     """What the figures were measured on."""
-    from desktop.core.hardware import detect
+    from desktop.core.system.hardware import detect
     from desktop.core.runtime import LLAMA_CPP_VERSION, backend_report
 
     hw = detect(backend_report())

@@ -224,7 +224,7 @@ def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool,
     if not Path("/proc/self/status").is_file():
         return 2
     from desktop.core.runtime import LoadConfig, Runtime
-    from desktop.core.settings import GenerationSettings
+    from desktop.core.system.settings import GenerationSettings
 
     base = _status()  # Python, Cove's core and the llama.cpp libraries, no model yet
     rt = Runtime(model, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack, flash_attn=flash))

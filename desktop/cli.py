@@ -20,8 +20,8 @@ from desktop import __version__
 from desktop.core.answer_recorder import AnswerRecorder
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import ModelFileError, check_model_file, load_runtime
-from desktop.core.paths import AppPaths, app_paths
-from desktop.core.settings import GenerationSettings, load_settings
+from desktop.core.system.paths import AppPaths, app_paths
+from desktop.core.system.settings import GenerationSettings, load_settings
 from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
 from desktop.cli_conversations import add_conversation_commands, open_store
 from desktop.cli_models import add_model_commands, run_model_command
@@ -235,7 +235,7 @@ def cmd_hardware(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     import json
 
-    from desktop.core.hardware import detect
+    from desktop.core.system.hardware import detect
     from desktop.core.runtime import backend_report
 
     report = backend_report()

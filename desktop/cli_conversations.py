@@ -18,7 +18,7 @@ from typing import TextIO
 
 from desktop.core.conversation_io import ImportFormatError, export_conversations, import_file, write_export
 from desktop.core.db_recovery import open_store_with_recovery
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 from desktop.core.store import Store, StoreError
 from desktop.core.store_search import mark_matches
 

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop.cli_pull import add_pull_command, cmd_models_pull
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient
@@ -36,7 +36,7 @@ def hub_client() -> HubClient:
     """A client for ``HF_ENDPOINT`` (read at call time) with the token in ``HF_TOKEN``, else the one
     saved in the window (system keyring, 3 s timeout), if any."""
     from desktop.core.hub import HubClient
-    from desktop.core.secrets import HF_TOKEN, SecretStore
+    from desktop.core.system.secrets import HF_TOKEN, SecretStore
 
     return HubClient(token=os.environ.get("HF_TOKEN") or SecretStore().get(HF_TOKEN) or None)
 
@@ -148,7 +148,7 @@ def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = No
     verdicts: list[dict[str, Any]] = [{} for _ in choices]
     if not args.no_fit:
         from desktop.core.model_loader import detect_hardware
-        from desktop.core.settings import load_settings
+        from desktop.core.system.settings import load_settings
 
         hardware = detect_hardware()
         n_ctx = args.ctx or load_settings(paths.settings_file).generation.n_ctx

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient, RemoteFile

@@ -35,11 +35,11 @@ def _one_line(text: str, limit: int = ANSWER_CHARS) -> str:
 
 def self_test(model: Path | None = None) -> str:
     """Run the self-test and return the report line; raises :class:`SelfTestFailure`."""
-    from desktop.core import network_guard
+    from desktop.core.system import network_guard
     from desktop.core.library import display_name, starter_model_path
     from desktop.core.model_loader import ModelFileError, load_runtime
-    from desktop.core.paths import app_paths
-    from desktop.core.settings import GenerationSettings
+    from desktop.core.system.paths import app_paths
+    from desktop.core.system.settings import GenerationSettings
 
     network = network_guard.install(network_guard.NetworkLog())
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from desktop.core.settings import GenerationSettings
+from desktop.core.system.settings import GenerationSettings
 
 MODEL, PRESET, GENERATION = "model", "preset", "generation"
 

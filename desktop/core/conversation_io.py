@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.core.atomic import write_text_atomic
+from desktop.core.system.atomic import write_text_atomic
 from desktop.core.chatgpt_import import looks_like_chatgpt, parse_chatgpt
 from desktop.core.store import Conversation, ConversationTree, Store, TreeMessage
 

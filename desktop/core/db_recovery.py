@@ -1,7 +1,7 @@
 """Opening the conversation database when it may be damaged: keep the original, recover the rest.
 
 :func:`open_store_with_recovery` is how the app and the command line open the database. When this
-process is the only one using it (the users lock of :mod:`desktop.core.instance_lock` can be taken
+process is the only one using it (the users lock of :mod:`desktop.core.system.locks` can be taken
 exclusively) it first checks the file without writing to it (a read-only SQLite connection,
 ``PRAGMA integrity_check``: ``quick_check`` is twice as fast but misses a flipped byte that breaks a
 CHECK constraint or an index; the full check costs about 150 ms for 100,000 messages, on the store
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop.core.db_salvage import SalvageResult, reference_objects, salvage
-from desktop.core.instance_lock import FileLock, users_lock_path
+from desktop.core.system.locks import FileLock, users_lock_path
 from desktop.core.store import READ_ONLY_REASON, SCHEMA_VERSION, Store, StoreError, decode_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

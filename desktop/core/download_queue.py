@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.downloads import (
     RETRY_DELAY_S, DownloadCancelled, DownloadError, DownloadPaused, discard_partial, download_model,
     partial_size,

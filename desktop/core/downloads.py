@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.download_progress import ProgressCallback, ProgressMeter, human_size
 from desktop.core.download_sink import ChunkSink
 from desktop.core.hub import HubClient, HubError, RangeResponse, RemoteFile

@@ -196,7 +196,7 @@ def estimate(info: GGUFInfo, n_ctx: int, n_gpu_layers: int = 0, cache_type: str 
 
     features = cpu_features
     if repack and features is None:
-        from desktop.core.hardware import cpu_info
+        from desktop.core.system.hardware import cpu_info
 
         features = cpu_info().features
     weights_cpu = weights_gpu = 0
@@ -241,7 +241,7 @@ def estimate(info: GGUFInfo, n_ctx: int, n_gpu_layers: int = 0, cache_type: str 
 
 def verdict(fit: FitEstimate, hardware: Any) -> tuple[str, str]:
     """'runs well', 'tight' or 'will not fit' for ``fit`` on ``hardware`` (a
-    :class:`desktop.core.hardware.HardwareInfo`, or anything with ``memory.available``,
+    :class:`desktop.core.system.hardware.HardwareInfo`, or anything with ``memory.available``,
     ``gpu_free()`` and ``unified_memory()``), with the reason in a sentence.
 
     Runs well under 70 % of the available memory (and, with offload, of the GPU's free memory);

@@ -21,7 +21,7 @@ from typing import Any
 
 from desktop.core.hub_errors import HubError, describe_failure
 from desktop.core.model_files import safe_relative_path
-from desktop.core.network_guard import network_purpose
+from desktop.core.system.network_guard import network_purpose
 
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # before huggingface_hub is imported: Xet needs the real Hub
 # No telemetry, ever: huggingface_hub 2.x otherwise fetches {endpoint}/api/agent-harnesses while it

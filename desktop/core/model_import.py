@@ -20,7 +20,7 @@ from desktop.core.library import ModelEntry, ModelLibrary, is_later_part, split_
 from desktop.core.model_loader import ModelFileError, check_model_file
 from desktop.core.models_folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
                                         copy_file)
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 
 Progress = Callable[[int, int], None]
 Prepare = Callable[[Path, AppPaths], Any]

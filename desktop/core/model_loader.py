@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.gguf import GGUFError, GGUFInfo, read_gguf
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 
 
 MAX_TRAINED_CONTEXT = 1 << 27  # far beyond any real model; llama.cpp sizes buffers from it
@@ -84,7 +84,7 @@ SAFE_MODE_CONTEXT = 2048
 
 def detect_hardware() -> Any:
     """This machine for the fit check: memory always, GPU devices when offload is possible."""
-    from desktop.core.hardware import detect
+    from desktop.core.system.hardware import detect
     from desktop.core.runtime import backend_report, supports_gpu_offload
 
     return detect(backend_report() if supports_gpu_offload() else None)
@@ -124,7 +124,7 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     :class:`desktop.core.runtime.LoadConfig` that works on this machine.
 
     ``conservative`` (safe mode): no weight repacking, no GPU offload, at most 2048 tokens of context.
-    ``hardware`` returns the :class:`desktop.core.hardware.HardwareInfo` the fit is judged against
+    ``hardware`` returns the :class:`desktop.core.system.hardware.HardwareInfo` the fit is judged against
     (default: :func:`detect_hardware`; tests inject a machine with little memory).
 
     Raises :class:`ModelFileError` with a person-readable message on any failure, including a model
@@ -133,7 +133,7 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     info = check_model_file(path)
     from desktop.core.probe import probe_model
     from desktop.core.runtime import LoadConfig, default_context, supports_gpu_offload
-    from desktop.core.settings import GenerationSettings
+    from desktop.core.system.settings import GenerationSettings
 
     threads = n_threads or GenerationSettings().effective_threads()
     if conservative:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.gguf import GGUFError, read_gguf
 
 CACHE_VERSION = 1

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.atomic import read_json, write_json_atomic
-from desktop.core.paths import AppPaths
-from desktop.core.settings import Settings, load_settings
+from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import Settings, load_settings
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 CHUNK = 8 << 20

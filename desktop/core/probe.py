@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.core.atomic import read_json, write_json_atomic
+from desktop.core.system.atomic import read_json, write_json_atomic
 
 MARK = "COVE_PROBE "
 # Test hook: makes the child abort like llama.cpp's repacking crash on AMX CPUs, so the fallback
@@ -196,7 +196,7 @@ def child_main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
 
     from desktop.core.gguf import GGUFError, read_gguf
-    from desktop.core.network_guard import NetworkLog, install
+    from desktop.core.system.network_guard import NetworkLog, install
 
     network = install(NetworkLog())  # the probe has no business on the network either
 
@@ -209,7 +209,7 @@ def child_main(argv: list[str] | None = None) -> int:
         os.abort()
     from desktop.core.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
     from desktop.core.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
-    from desktop.core.settings import GenerationSettings
+    from desktop.core.system.settings import GenerationSettings
 
     try:
         runtime = Runtime(args.model, LoadConfig(n_ctx=512, n_threads=args.threads,

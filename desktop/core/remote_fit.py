@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop.core.fit import FitEstimate, choose_gpu_layers, estimate, verdict
 from desktop.core.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, read_gguf_header
-from desktop.core.settings import DEFAULT_CONTEXT_CAP
+from desktop.core.system.settings import DEFAULT_CONTEXT_CAP
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient, RemoteFile

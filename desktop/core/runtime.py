@@ -30,7 +30,7 @@ from desktop.core.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateE
                                          merge_system_into_first_user)
 from desktop.core.gguf import GGUFInfo, read_gguf
 from desktop.core.prompt_messages import messages_for_model
-from desktop.core.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
+from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
 CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0, "q4_0": llama_lib.GGML_TYPE_Q4_0}
@@ -542,7 +542,7 @@ def _reg_features(lib: ctypes.CDLL, reg: int) -> dict[str, str]:
 
 
 def backend_report() -> dict[str, Any]:
-    """What this llama.cpp build is and sees, as plain data for :func:`desktop.core.hardware.detect`:
+    """What this llama.cpp build is and sees, as plain data for :func:`desktop.core.system.hardware.detect`:
     system info, whether GPU offload is possible, the backends and devices (with free and total
     memory) from ggml's registry, the CPU backend's features and any ``libggml-cpu-*`` variants."""
     import re

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.core.library import ModelLibrary
 from desktop.core.prompt_messages import messages_for_model
-from desktop.core.settings import AccelerationSettings, GenerationSettings, Settings
+from desktop.core.system.settings import AccelerationSettings, GenerationSettings, Settings
 from desktop.core.store import STREAMING, Conversation, Message, Store, suggest_title
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService

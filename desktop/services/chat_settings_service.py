@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.chat_settings import generation_of, model_of, preset_of, snapshot
-from desktop.core.settings import AccelerationSettings, GenerationSettings
+from desktop.core.system.settings import AccelerationSettings, GenerationSettings
 from desktop.core.store import Message, Store
 from desktop.core.store_model import Preset
 from desktop.services.chat_controller import ChatController

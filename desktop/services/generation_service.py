@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop.core.answer_recorder import AnswerRecorder
 from desktop.core.model_loader import ModelFileError, open_runtime, prepare_model
-from desktop.core.paths import AppPaths
-from desktop.core.settings import GenerationSettings
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import GenerationSettings
 from desktop.core.store import COMPLETE, FAILED, STOPPED
 
 
@@ -245,7 +245,7 @@ class GenerationService(QObject):
 
 def _hardware_lines() -> list[str]:
     """This machine and llama.cpp build as lines for the Hardware page (runs on the worker thread)."""
-    from desktop.core.hardware import detect
+    from desktop.core.system.hardware import detect
     from desktop.core.runtime import backend_report
 
     try:

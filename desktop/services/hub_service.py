@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.settings import Settings
+from desktop.core.system.settings import Settings
 from desktop.services.background import BackgroundRunner
 from desktop.services.secrets_service import SecretsService
 

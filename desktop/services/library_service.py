@@ -15,15 +15,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.atomic import write_json_atomic
+from desktop.core.system.atomic import write_json_atomic
 from desktop.core.library import LibraryError, ModelLibrary
 from desktop.core.library_disk import LibrarySnapshot
 from desktop.core.model_import import import_model_file
 from desktop.core.model_loader import ModelFileError
 from desktop.core.model_metadata import MetadataCache
 from desktop.core.models_folder import Cancelled, MoveError, follow_move, move_models, plan_move
-from desktop.core.paths import AppPaths
-from desktop.core.settings import Settings
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import Settings
 from desktop.services.background import BackgroundRunner
 
 PROGRESS_INTERVAL_S = 0.05

@@ -7,7 +7,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.secrets import HF_TOKEN, SecretStore
+from desktop.core.system.secrets import HF_TOKEN, SecretStore
 
 
 class SecretsService(QObject):

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.core.db_recovery import open_store_with_recovery
-from desktop.core.instance_lock import READ_ONLY_MESSAGE
+from desktop.core.system.locks import READ_ONLY_MESSAGE
 from desktop.core.store import Store, StoreError
 
 Job = Callable[[Store], Any]

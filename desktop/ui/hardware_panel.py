@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from desktop.core.settings import AccelerationSettings
+from desktop.core.system.settings import AccelerationSettings
 
 CPU_ONLY_EXPLANATION = (
     "This copy of llama.cpp was built for the CPU only (no CUDA, Metal or Vulkan backend), so no layers "

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
 from desktop.core.library import ModelEntry
 from desktop.core.render import MarkdownRenderer
 from desktop.core.store import Conversation, Message
-from desktop.core.network_guard import NetworkLog
+from desktop.core.system.network_guard import NetworkLog
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.services.transfer_service import TransferService, format_for

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from desktop.core.network_guard import NetworkEvent, NetworkLog
+from desktop.core.system.network_guard import NetworkEvent, NetworkLog
 from desktop.services.secrets_service import SecretsService
 
 INTRO = ("Cove never sends what you type anywhere. It uses the network only when you search for or "

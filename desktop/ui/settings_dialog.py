@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QWidget)
 
 from desktop.core.chat_settings import generation_of
-from desktop.core.settings import GenerationSettings, default_threads
+from desktop.core.system.settings import GenerationSettings, default_threads
 
 NO_PRESET = "(no preset)"
 

@@ -96,7 +96,7 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
         messages = [{"role": "user", "content": LONG_PROMPT}]
         # Cove's Runtime alone, no GUI, on this thread: splits Cove's cost into runtime and GUI.
         from desktop.core.runtime import LoadConfig, Runtime
-        from desktop.core.settings import GenerationSettings
+        from desktop.core.system.settings import GenerationSettings
 
         bare = Runtime(starter_model, LoadConfig(n_ctx=n_ctx, n_threads=threads,
                                                  use_extra_bufts=bool(info.get("repacking", True))))

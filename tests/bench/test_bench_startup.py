@@ -14,7 +14,7 @@ import time
 import pytest
 
 from benchlib import CpuWatch, maps_mention, median, proc_status, record, spawn_cove, spread, stop_process
-from desktop.core.paths import app_paths
+from desktop.core.system.paths import app_paths
 
 pytestmark = pytest.mark.bench
 

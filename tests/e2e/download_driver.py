@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop.app import CoveApp  # noqa: E402
-from desktop.core.paths import app_paths  # noqa: E402
+from desktop.core.system.paths import app_paths  # noqa: E402
 
 
 def main() -> None:

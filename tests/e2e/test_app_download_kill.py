@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.core.paths import app_paths
+from desktop.core.system.paths import app_paths
 from tests.fakehub import SMOL_FILE, SMOL_REPO
 from tests.gui.conftest import start_app
 

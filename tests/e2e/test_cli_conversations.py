@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.paths import AppPaths, app_paths
+from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.paths import AppPaths, app_paths
+from desktop.core.system.paths import AppPaths, app_paths
 from tests.unit.test_hf_cache import SHA_NEW, cache_file
 
 

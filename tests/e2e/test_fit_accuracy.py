@@ -28,7 +28,7 @@ import pytest
 from desktop.bench_measure import measure_memory
 from desktop.core.fit import estimate
 from desktop.core.gguf import read_gguf
-from desktop.core.hardware import cpu_info
+from desktop.core.system.hardware import cpu_info
 from desktop.core.probe import probe_model
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from desktop.bench_measure import measure_memory
-from desktop.core.hardware import detect
+from desktop.core.system.hardware import detect
 from desktop.core.hub import HubClient
 from desktop.core.model_files import group_files
 from desktop.core.probe import probe_model
-from desktop.core.settings import AccelerationSettings
+from desktop.core.system.settings import AccelerationSettings
 from desktop.core.remote_fit import default_context, fit_estimate, fit_verdict, remote_info
 from tests.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO
 

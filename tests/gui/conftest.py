@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from desktop.app import CoveApp
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 
 LOAD_TIMEOUT_MS = 60_000
 ANSWER_TIMEOUT_MS = 60_000

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.library import ModelLibrary
-from desktop.core.paths import AppPaths
-from desktop.core.settings import Settings, load_settings
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import Settings, load_settings
 from desktop.services.library_service import LibraryService
 from desktop.ui.library_pane import COLUMNS, LibraryPane
 from tests.unit.test_hf_cache import SHA_NEW, cache_file

@@ -237,7 +237,7 @@ def test_probe_child_command_outside_a_bundle_uses_python():
 
 def test_data_folder_is_never_inside_the_install_folder(frozen: Path, monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path):
-    from desktop.core.paths import app_paths
+    from desktop.core.system.paths import app_paths
 
     monkeypatch.delenv("COVE_BASEDIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop.app import CoveApp
-    from desktop.core.paths import app_paths
+    from desktop.core.system.paths import app_paths
     from desktop.ui.theme import apply_palette
 
     paths = app_paths(basedir).ensure()

@@ -15,7 +15,7 @@ import keyring.errors
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.core.network_guard import NetworkRefused, network_purpose
+from desktop.core.system.network_guard import NetworkRefused, network_purpose
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
 from tests.report import report
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.db_recovery import DAMAGED, MISSING_WAL, NOT_A_DATABASE, check_database, open_store_with_recovery
-from desktop.core.instance_lock import FileLock, users_lock_path, window_lock_path
+from desktop.core.system.locks import FileLock, users_lock_path, window_lock_path
 from desktop.core.store import SCHEMA_VERSION, Store, StoreError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -291,7 +291,7 @@ def test_a_finished_repair_whose_swap_was_cut_short_is_put_in_place(db: Path) ->
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from desktop.core.instance_lock import FileLock
+    from desktop.core.system.locks import FileLock
     lock = FileLock(Path(sys.argv[1]))
     assert lock.acquire(shared=sys.argv[2] == "shared")
     print("HELD", flush=True)

@@ -19,7 +19,7 @@ from desktop.core.downloads import (
 )
 from desktop.core.hub import HubClient, RemoteFile
 from desktop.core.library import ModelLibrary
-from desktop.core.paths import app_paths
+from desktop.core.system.paths import app_paths
 from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
 
 MB = 1 << 20

@@ -14,7 +14,7 @@ import pytest
 from desktop.core import fit
 from desktop.core.fit import RUNS_WELL, TIGHT, WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
 from desktop.core.gguf import GGUFInfo, TensorInfo, read_gguf
-from desktop.core.hardware import CPUInfo, HardwareInfo, MemoryInfo
+from desktop.core.system.hardware import CPUInfo, HardwareInfo, MemoryInfo
 
 MIB = 1 << 20
 AVX2 = frozenset({"avx", "avx2", "fma", "f16c"})
@@ -133,7 +133,7 @@ def test_verdict_thresholds() -> None:
 def test_a_model_that_will_not_fit_is_refused_before_the_probe(starter_model: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from desktop.core import model_loader, probe
-    from desktop.core.paths import app_paths
+    from desktop.core.system.paths import app_paths
 
     def no_probe(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a model that does not fit must not be loaded, not even by the probe")

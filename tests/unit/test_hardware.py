@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from desktop.core import hardware
-from desktop.core.hardware import Backend, CPUInfo, build_kind, detect
+from desktop.core.system import hardware
+from desktop.core.system.hardware import Backend, CPUInfo, build_kind, detect
 
 CPUINFO = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Platinum 8480+

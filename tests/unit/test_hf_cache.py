@@ -9,7 +9,7 @@ import pytest
 
 from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf, repo_id_from_folder
 from desktop.core.library import ModelLibrary
-from desktop.core.paths import app_paths
+from desktop.core.system.paths import app_paths
 from tests.gguf_builder import build_gguf
 
 SHA_OLD = "a" * 40

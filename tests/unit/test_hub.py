@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import network_guard
+from desktop.core.system import network_guard
 from desktop.core.hub import HubClient, HubError, RemoteFile
 from desktop.core.hub_errors import OFFLINE_MESSAGE
 from tests.conftest import REPO

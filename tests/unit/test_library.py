@@ -8,7 +8,7 @@ import pytest
 
 from desktop.core import library as library_module
 from desktop.core.library import STARTER_NAME, ModelLibrary, display_name
-from desktop.core.paths import BASEDIR_ENV, app_paths
+from desktop.core.system.paths import BASEDIR_ENV, app_paths
 
 
 def _below(path: Path, root: Path) -> bool:

@@ -10,8 +10,8 @@ import pytest
 
 from desktop.core.library import LibraryError, ModelLibrary, split_parts
 from desktop.core.library_disk import DELETE, FORGET, REFUSE, disk_use
-from desktop.core.paths import app_paths
-from desktop.core.settings import Settings
+from desktop.core.system.paths import app_paths
+from desktop.core.system.settings import Settings
 from tests.gguf_builder import arch, build_gguf
 from tests.unit.test_hf_cache import SHA_NEW, cache_file
 

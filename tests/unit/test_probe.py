@@ -16,7 +16,7 @@ from desktop.core.model_loader import (
     read_crash_marker,
     write_crash_marker,
 )
-from desktop.core.paths import AppPaths
+from desktop.core.system.paths import AppPaths
 from desktop.core.probe import SIMULATE_REPACK_CRASH_ENV, probe_model
 
 
@@ -107,7 +107,7 @@ def test_probe_of_truncated_model_stops_at_validation(truncated_model: Path, tmp
 
 # -- crash marker and loading ---------------------------------------------------------------------
 def test_crash_marker_round_trip(tmp_path: Path) -> None:
-    from desktop.core.paths import app_paths
+    from desktop.core.system.paths import app_paths
 
     p = app_paths(tmp_path).ensure()
     assert read_crash_marker(p) is None
@@ -124,7 +124,7 @@ def test_crash_marker_round_trip(tmp_path: Path) -> None:
 
 
 def test_damaged_crash_marker_reads_as_none(tmp_path: Path) -> None:
-    from desktop.core.paths import app_paths
+    from desktop.core.system.paths import app_paths
 
     p = app_paths(tmp_path).ensure()
     for junk in ("{", "[]", '{"path": 3}', "null"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.runtime import GenerationError, LoadConfig, Runtime
-from desktop.core.settings import GenerationSettings
+from desktop.core.system.settings import GenerationSettings
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktop.core.settings import (
+from desktop.core.system.settings import (
     SCHEMA_VERSION,
     GenerationSettings,
     Settings,
