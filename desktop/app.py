@@ -17,7 +17,7 @@ from desktop.core.system.locks import READ_ONLY_MESSAGE, FileLock, window_lock_p
 from desktop.core.library import ModelLibrary
 from desktop.core.model_loader import clear_crash_marker, read_crash_marker
 from desktop.core.system.paths import AppPaths, app_paths
-from desktop.core.render import warm_up
+from desktop.core.text.markdown import warm_up
 from desktop.core.system.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService

@@ -7,7 +7,7 @@ from PySide6.QtGui import QPalette
 from shiboken6 import isValid
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from desktop.core.render import MarkdownRenderer
+from desktop.core.text.markdown import MarkdownRenderer
 from desktop.core.store import STREAMING, Message
 from desktop.ui.message_widget import MessageWidget
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QToolButton, QVBoxLayout, QWidget)
 
 from desktop.core.library import ModelEntry
-from desktop.core.render import MarkdownRenderer
+from desktop.core.text.markdown import MarkdownRenderer
 from desktop.core.store import Conversation, Message
 from desktop.core.system.network_guard import NetworkLog
 from desktop.services.chat_controller import ChatController

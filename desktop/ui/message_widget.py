@@ -7,7 +7,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout,
                                QWidget)
 
-from desktop.core.render import MarkdownRenderer, split_blocks
+from desktop.core.text.markdown import MarkdownRenderer, split_blocks
 from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from desktop.core.render import DARK, LIGHT, Theme
+from desktop.core.text.markdown import DARK, LIGHT, Theme
 
 
 def system_is_dark() -> bool:

@@ -258,7 +258,7 @@ def _repaint_figures(sec: str, label: str, report: benchlib.LoopReport, render: 
 
 
 def test_event_loop_stalls_while_streaming_markdown(qtbot, paths, starter_model, monkeypatch):  # noqa: ANN001
-    from desktop.core.render import MarkdownRenderer
+    from desktop.core.text.markdown import MarkdownRenderer
 
     render = CallTimer(monkeypatch, MarkdownRenderer, "render")
     watch = CpuWatch()
@@ -330,7 +330,7 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
     the end. The controller sends an update at most every 33 ms while tokens arrive."""
     from PySide6.QtWidgets import QApplication
 
-    from desktop.core.render import LIGHT, MarkdownRenderer
+    from desktop.core.text.markdown import LIGHT, MarkdownRenderer
     from desktop.core.store import STREAMING, Message
     from desktop.ui.chat_view import ChatView
 
@@ -371,8 +371,8 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
 
 COLD_RENDER_SCRIPT = r"""
 import json, sys, time
-import desktop.core.render as render_module
-from desktop.core.render import LIGHT, MarkdownRenderer
+import desktop.core.text.markdown as render_module
+from desktop.core.text.markdown import LIGHT, MarkdownRenderer
 out = {"warm_up_ms": None}
 if sys.argv[1] == "warm" and hasattr(render_module, "warm_up"):
     t0 = time.perf_counter(); render_module.warm_up(); out["warm_up_ms"] = (time.perf_counter() - t0) * 1000
@@ -389,7 +389,7 @@ print(json.dumps(out))
 def test_first_code_block_render_in_a_fresh_process():
     """The first code block of a session: Pygments imports its lexer lazily (10-20 ms), on the GUI
     thread, in the middle of streaming, unless something imported it before. Measured in fresh
-    processes, without and (when ``desktop.core.render.warm_up`` exists, as Cove runs it at
+    processes, without and (when ``desktop.core.text.markdown.warm_up`` exists, as Cove runs it at
     start on a thread) after the warm-up."""
     import json
     import subprocess

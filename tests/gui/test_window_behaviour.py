@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
-from desktop.core.render import DARK, LIGHT
+from desktop.core.text.markdown import DARK, LIGHT
 from desktop.core.store import COMPLETE, Message
 from tests.gui.conftest import ask, start_app
 

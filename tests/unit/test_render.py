@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from desktop.core.render import DARK, LIGHT, MarkdownRenderer
+from desktop.core.text.markdown import DARK, LIGHT, MarkdownRenderer
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_render_speed_of_a_typical_answer() -> None:
 
 
 def test_split_blocks_keeps_code_fences_whole():
-    from desktop.core.render import split_blocks
+    from desktop.core.text.markdown import split_blocks
 
     text = "# Title\n\nPara one\nline two\n\n```py\na = 1\n\nb = 2\n```\n\n- x\n- y\n\n\nend"
     assert split_blocks(text) == ["# Title", "Para one\nline two", "```py\na = 1\n\nb = 2\n```", "- x\n- y", "end"]
@@ -176,7 +176,7 @@ def test_split_blocks_keeps_code_fences_whole():
 
 
 def test_math_is_shown_legibly():
-    from desktop.core.render import MarkdownRenderer, math_to_html
+    from desktop.core.text.markdown import MarkdownRenderer, math_to_html
 
     assert math_to_html(r"E = mc^2") == "E = mc<sup>2</sup>"
     assert math_to_html(r"\sum_{i=1}^{n} i = \frac{n(n+1)}{2}") == "∑<sub>i=1</sub><sup>n</sup> i = n(n+1)/2"
