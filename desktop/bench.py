@@ -100,8 +100,8 @@ def _speed_prompt(rt: Any, tokens: int) -> list[dict[str, str]]:
 def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, rows: dict[str, Row],
                 log: TextIO) -> None:
     """Measure one model and put its figures into ``rows`` (keyed by metric)."""
-    from desktop.core.fit import estimate
-    from desktop.core.gguf import read_gguf
+    from desktop.core.models.fit import estimate
+    from desktop.core.models.gguf import read_gguf
     from desktop.core.probe import probe_model
     from desktop.core.runtime import LoadConfig, Runtime, default_context
     from desktop.core.system.settings import AccelerationSettings, GenerationSettings

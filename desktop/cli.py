@@ -191,7 +191,7 @@ def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO | None 
     answers = answers or sys.stdin  # resolved at call time (tests capture sys.stdin)
     from desktop.core.library import LibraryError
     from desktop.core.library_disk import DELETE, REFUSE
-    from desktop.core.model_metadata import format_size
+    from desktop.core.models.metadata import format_size
 
     library = ModelLibrary(paths)
     entry = library.find(args.name)

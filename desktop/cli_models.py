@@ -26,7 +26,7 @@ from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient
-    from desktop.core.model_files import ModelChoice
+    from desktop.core.models.names import ModelChoice
 
 Handler = Callable[[argparse.Namespace, AppPaths], int]
 Actions = argparse._SubParsersAction  # noqa: SLF001 - argparse's public type
@@ -110,7 +110,7 @@ def add_files(actions: Actions) -> None:
 
 def _judge(client: HubClient, choice: ModelChoice, hardware: Any, n_ctx: int) -> dict[str, Any]:
     """The fit verdict for one model: label, reason, bytes needed and the context assumed."""
-    from desktop.core.gguf import GGUFError
+    from desktop.core.models.gguf import GGUFError
     from desktop.core.hub import HubError
     from desktop.core.remote_fit import default_context, fit_estimate, remote_info
 
@@ -120,7 +120,7 @@ def _judge(client: HubClient, choice: ModelChoice, hardware: Any, n_ctx: int) ->
         return {"fit": "token needed" if exc.kind == "auth" else "unknown", "reason": str(exc)}
     except GGUFError as exc:
         return {"fit": "unusable", "reason": str(exc)}
-    from desktop.core.fit import verdict
+    from desktop.core.models.fit import verdict
 
     context = n_ctx or default_context(info)
     estimate = fit_estimate(info, hardware, context)
@@ -131,7 +131,7 @@ def _judge(client: HubClient, choice: ModelChoice, hardware: Any, n_ctx: int) ->
 def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Print a repository's GGUF models: quantization, size, fit verdict."""
     from desktop.core.hub import HubError
-    from desktop.core.model_files import group_files
+    from desktop.core.models.names import group_files
 
     out = out or sys.stdout
     client = hub_client()

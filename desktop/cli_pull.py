@@ -100,7 +100,7 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
 def _files_to_pull(client: HubClient, repo: str, filename: str) -> list[RemoteFile]:
     """The RemoteFiles to fetch: the one named, or every part of its split model."""
     from desktop.core.downloads import DownloadError
-    from desktop.core.model_files import group_files
+    from desktop.core.models.names import group_files
 
     details = client.repo(repo)
     if filename in details.rejected:

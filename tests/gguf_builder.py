@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.core import gguf
+from desktop.core.models import gguf
 
 __all__ = ["U8", "I8", "U16", "I16", "U32", "I32", "F32", "BOOL", "STR", "ARR", "U64", "I64", "F64",
            "Raw", "enc_str", "enc_value", "tensor_nbytes", "build_gguf", "arch",

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from desktop.core.model_files import ModelChoice, quantization, safe_relative_path
+from desktop.core.models.names import ModelChoice, quantization, safe_relative_path
 
 __all__ = ["CatalogEntry", "load_catalog", "parse_catalog", "find_choice", "CatalogError"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from desktop.core.gguf import _human_size as human_size
+from desktop.core.models.gguf import _human_size as human_size
 
 # on_progress(done_bytes, total_bytes, bytes_per_s, eta_s); eta_s is None while no speed is known.
 ProgressCallback = Callable[[int, int, float, "float | None"], None]

@@ -25,7 +25,7 @@ from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.download_progress import ProgressCallback, ProgressMeter, human_size
 from desktop.core.download_sink import ChunkSink
 from desktop.core.hub import HubClient, HubError, RangeResponse, RemoteFile
-from desktop.core.model_files import safe_relative_path
+from desktop.core.models.names import safe_relative_path
 
 CHUNK = 1 << 20             # bytes handed to the writer thread at a time
 RECEIVE: Any = None         # iter_chunks(None): pieces as they arrive (httpx's re-chunking is slow)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.hub_errors import HubError, describe_failure
-from desktop.core.model_files import safe_relative_path
+from desktop.core.models.names import safe_relative_path
 from desktop.core.system.network_guard import network_purpose
 
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # before huggingface_hub is imported: Xet needs the real Hub

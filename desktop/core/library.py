@@ -4,7 +4,7 @@ models already in the huggingface_hub cache.
 Linked files are remembered by path (never copied); the models folder and the Hugging Face cache
 are scanned where they are. A split model (``name-00001-of-00003.gguf`` ...) is one entry, listed
 through its first part. Deleting and disk use are in :mod:`desktop.core.library_disk`, metadata in
-:mod:`desktop.core.model_metadata`, the folder itself in :mod:`desktop.core.models_folder`.
+:mod:`desktop.core.models.metadata`, the folder itself in :mod:`desktop.core.models_folder`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf
 from desktop.core.library_disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
                                        delete_files, disk_use)
-from desktop.core.model_metadata import MetadataCache
+from desktop.core.models.metadata import MetadataCache
 from desktop.core.models_folder import effective_models_dir, model_files
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop.core.model_metadata import ModelMetadata, format_size
+from desktop.core.models.metadata import ModelMetadata, format_size
 from desktop.core.models_folder import existing_ancestor, remove_empty_parents
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.gguf import GGUFError, GGUFInfo, read_gguf
+from desktop.core.models.gguf import GGUFError, GGUFInfo, read_gguf
 from desktop.core.system.paths import AppPaths
 
 
@@ -97,7 +97,7 @@ def check_fit(info: GGUFInfo, hardware: Any, *, n_ctx: int, gpu_layers: int = 0,
     Returns the GPU layers to use: ``gpu_layers`` as given, or for -1 (automatic) every layer whose
     weights, cache and buffers fit in the GPU's free memory.
     """
-    from desktop.core.fit import WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
+    from desktop.core.models.fit import WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
 
     options = {"cache_type": cache_type, "flash_attn": flash_attn, "repack": repack,
                "cpu_features": hardware.cpu.features}

@@ -64,7 +64,7 @@ def existing_ancestor(path: Path) -> Path:
 
 def check_free_space(folder: Path, needed: int, what: str) -> None:
     """Raise :class:`MoveError` when ``folder``'s disk has less than ``needed`` bytes free."""
-    from desktop.core.model_metadata import format_size
+    from desktop.core.models.metadata import format_size
 
     probe = existing_ancestor(folder)
     free = shutil.disk_usage(probe).free

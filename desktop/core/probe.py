@@ -195,7 +195,7 @@ def child_main(argv: list[str] | None = None) -> int:
         print(MARK + json.dumps({"ok": ok, "message": message, "stage": stage, **extra}), flush=True)
         return 0 if ok else 1
 
-    from desktop.core.gguf import GGUFError, read_gguf
+    from desktop.core.models.gguf import GGUFError, read_gguf
     from desktop.core.system.network_guard import NetworkLog, install
 
     network = install(NetworkLog())  # the probe has no business on the network either

@@ -3,7 +3,7 @@
 Only the header is read (from 1 MiB, growing to at most 64 MiB; the tensor data is never
 fetched). For a split model the headers of all its parts are read and merged: the first part's
 metadata, every part's tensors. The estimate and verdict are exactly those of
-``desktop.core.fit`` for the same file on disk, with the options the model loader uses.
+``desktop.core.models.fit`` for the same file on disk, with the options the model loader uses.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from desktop.core.fit import FitEstimate, choose_gpu_layers, estimate, verdict
-from desktop.core.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, read_gguf_header
+from desktop.core.models.fit import FitEstimate, choose_gpu_layers, estimate, verdict
+from desktop.core.models.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, read_gguf_header
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP
 
 if TYPE_CHECKING:
     from desktop.core.hub import HubClient, RemoteFile
-    from desktop.core.model_files import ModelChoice
+    from desktop.core.models.names import ModelChoice
 
 __all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "default_context", "FIRST_READ",
            "MAX_HEADER"]

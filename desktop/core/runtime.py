@@ -28,7 +28,7 @@ import llama_cpp.llama_cpp as llama_lib
 
 from desktop.core.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
                                          merge_system_into_first_user)
-from desktop.core.gguf import GGUFInfo, read_gguf
+from desktop.core.models.gguf import GGUFInfo, read_gguf
 from desktop.core.prompt_messages import messages_for_model
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 

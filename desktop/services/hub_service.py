@@ -75,7 +75,7 @@ class HubService(QObject):
     # -- repository --------------------------------------------------------------------------------
     def load_repo(self, repo_id: str) -> None:
         """List a repository's GGUF files, then compute each model's fit verdict in turn."""
-        from desktop.core.model_files import group_files
+        from desktop.core.models.names import group_files
 
         self._repo_generation += 1
         generation = self._repo_generation
@@ -115,7 +115,7 @@ class HubService(QObject):
             return None  # the person moved on to another repository
         from desktop.core.model_loader import detect_hardware
         from desktop.core.remote_fit import default_context, fit_estimate
-        from desktop.core.fit import verdict
+        from desktop.core.models.fit import verdict
 
         if reference is None:
             raise ValueError("this model's files are incomplete (a part of the split file is missing)")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from desktop.core.library import SOURCE_LABELS
 from desktop.core.library_disk import DELETE, REFUSE, LibraryItem, LibrarySnapshot
-from desktop.core.model_metadata import format_parameters, format_size
+from desktop.core.models.metadata import format_parameters, format_size
 from desktop.services.library_service import LibraryService
 
 COLUMNS = ["Name", "Source", "Architecture", "Parameters", "Quantization", "Trained context", "Size",

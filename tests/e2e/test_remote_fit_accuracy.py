@@ -15,7 +15,7 @@ import pytest
 from desktop.bench_measure import measure_memory
 from desktop.core.system.hardware import detect
 from desktop.core.hub import HubClient
-from desktop.core.model_files import group_files
+from desktop.core.models.names import group_files
 from desktop.core.probe import probe_model
 from desktop.core.system.settings import AccelerationSettings
 from desktop.core.remote_fit import default_context, fit_estimate, fit_verdict, remote_info

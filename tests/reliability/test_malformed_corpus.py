@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import gguf
+from desktop.core.models import gguf
 from desktop.core.system.atomic import read_json
 from desktop.core.model_loader import ModelFileError, prepare_model
 from desktop.core.system.paths import app_paths

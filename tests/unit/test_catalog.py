@@ -8,7 +8,7 @@ import pytest
 
 from desktop.core.catalog import CatalogError, find_choice, load_catalog, parse_catalog
 from desktop.core.hub import HubClient
-from desktop.core.model_files import group_files, quantization
+from desktop.core.models.names import group_files, quantization
 from tests.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
 
 

@@ -23,7 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from desktop.core.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, ChatTemplate,
                                          TemplateError, TemplateRefusal, merge_system_into_first_user)
-from desktop.core.gguf import read_gguf
+from desktop.core.models.gguf import read_gguf
 from tests.report import report
 
 MESSAGES = [

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from desktop.core import fit
-from desktop.core.fit import RUNS_WELL, TIGHT, WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
-from desktop.core.gguf import GGUFInfo, TensorInfo, read_gguf
+from desktop.core.models import fit
+from desktop.core.models.fit import RUNS_WELL, TIGHT, WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
+from desktop.core.models.gguf import GGUFInfo, TensorInfo, read_gguf
 from desktop.core.system.hardware import CPUInfo, HardwareInfo, MemoryInfo
 
 MIB = 1 << 20

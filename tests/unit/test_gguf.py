@@ -1,4 +1,4 @@
-"""Tests for desktop.core.gguf: the real model, one synthetic file per rejection, truncation and fuzzing."""
+"""Tests for desktop.core.models.gguf: the real model, one synthetic file per rejection, truncation and fuzzing."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from desktop.core import gguf
-from desktop.core.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
+from desktop.core.models import gguf
+from desktop.core.models.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
 from tests.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
                                 build_gguf, enc_str)
 
@@ -380,7 +380,7 @@ def test_fixture_helper_reports_missing_model(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_module_stays_pure_python() -> None:
-    code = ("import sys, desktop.core.gguf; "
+    code = ("import sys, desktop.core.models.gguf; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'llama_cpp', 'numpy')]; "
             "assert not bad, bad")
     root = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from desktop.core.library import ModelLibrary
-from desktop.core.model_metadata import (MetadataCache, ModelMetadata, format_parameters, format_size,
+from desktop.core.models.metadata import (MetadataCache, ModelMetadata, format_parameters, format_size,
                                          read_metadata)
 from desktop.core.system.paths import app_paths
 from tests.gguf_builder import STR, U32, arch, build_gguf

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from desktop.core.hub import RemoteFile
-from desktop.core.model_files import group_files, is_projector, quantization, safe_relative_path, split_group
+from desktop.core.models.names import group_files, is_projector, quantization, safe_relative_path, split_group
 from tests.fakehub import HOSTILE_NAMES
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.core.gguf import GGUFInfo
+from desktop.core.models.gguf import GGUFInfo
 
 __all__ = ["FitEstimate", "estimate", "verdict", "choose_gpu_layers", "CACHE_BYTES", "RUNS_WELL", "TIGHT",
            "WILL_NOT_FIT", "OVERHEAD_FIXED", "OVERHEAD_PER_TOKEN"]

@@ -1,5 +1,5 @@
 """What a local model file is: architecture, parameters, quantization, trained context, size,
-chat template. Read from the GGUF header with :func:`desktop.core.gguf.read_gguf`, and cached on
+chat template. Read from the GGUF header with :func:`desktop.core.models.gguf.read_gguf`, and cached on
 disk keyed by path, size and modification time, so listing a library of many multi-GB files reads
 each header once.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.gguf import GGUFError, read_gguf
+from desktop.core.models.gguf import GGUFError, read_gguf
 
 CACHE_VERSION = 1
 
