@@ -32,10 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the window or a subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from desktop.core.probe import FROZEN_CHILD_FLAG
+    from desktop.core.engine.probe import FROZEN_CHILD_FLAG
 
     if argv[:1] == [FROZEN_CHILD_FLAG]:  # before argparse and before anything imports Qt
-        from desktop.core.probe import child_main
+        from desktop.core.engine.probe import child_main
 
         return child_main(argv[1:])
     args = build_parser().parse_args(argv)

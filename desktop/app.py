@@ -15,7 +15,7 @@ from desktop import __version__
 from desktop.core.system import network_guard
 from desktop.core.system.locks import READ_ONLY_MESSAGE, FileLock, window_lock_path
 from desktop.core.library import ModelLibrary
-from desktop.core.model_loader import clear_crash_marker, read_crash_marker
+from desktop.core.engine.loader import clear_crash_marker, read_crash_marker
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.text.markdown import warm_up
 from desktop.core.system.settings import Settings, load_settings, save_settings

@@ -102,8 +102,8 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
     """Measure one model and put its figures into ``rows`` (keyed by metric)."""
     from desktop.core.models.fit import estimate
     from desktop.core.models.gguf import read_gguf
-    from desktop.core.probe import probe_model
-    from desktop.core.runtime import LoadConfig, Runtime, default_context
+    from desktop.core.engine.probe import probe_model
+    from desktop.core.engine.runtime import LoadConfig, Runtime, default_context
     from desktop.core.system.settings import AccelerationSettings, GenerationSettings
 
     def put(section: str, metric: str, value: Any, unit: str = "", note: str = "") -> None:
@@ -267,7 +267,7 @@ def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -
 def machine_line(threads: int) -> str:
     """What the figures were measured on."""
     from desktop.core.system.hardware import detect
-    from desktop.core.runtime import LLAMA_CPP_VERSION, backend_report
+    from desktop.core.engine.runtime import LLAMA_CPP_VERSION, backend_report
 
     hw = detect(backend_report())
     build = f"{hw.backend.name} {hw.backend.build}" if hw.backend else "?"

@@ -1,7 +1,7 @@
 """Measurements behind ``cove bench``: speed runs, llama-bench, start-up, resident memory.
 
 Kept apart from :mod:`desktop.bench` (which decides what to run and prints the table). The raw
-llama-cpp-python baseline uses the very ``llama_cpp`` module :mod:`desktop.core.runtime` loaded
+llama-cpp-python baseline uses the very ``llama_cpp`` module :mod:`desktop.core.engine.runtime` loaded
 (``runtime.llama_cpp``): the same library, so the comparison is of Cove's code path only.
 """
 
@@ -51,7 +51,7 @@ def cove_speed(rt: Any, messages: list[dict[str, str]], settings: Any) -> Speed:
 
 def raw_speed(llm: Any, tokens: list[int], max_tokens: int, sampling: dict[str, Any]) -> Speed:
     """The same prompt tokens through raw ``Llama.create_completion(stream=True)``."""
-    from desktop.core import runtime
+    from desktop.core.engine import runtime
 
     lib = runtime.llama_lib
     llm.reset()
@@ -72,7 +72,7 @@ def raw_speed(llm: Any, tokens: list[int], max_tokens: int, sampling: dict[str, 
 def raw_llama(path: Path, n_ctx: int, threads: int, repack: bool) -> Any:
     """llama-cpp-python's ``Llama`` with its defaults (n_batch 512, no flash attention), the same
     threads as Cove, and weight repacking as given (its default, on, crashes on AMX CPUs)."""
-    from desktop.core import runtime
+    from desktop.core.engine import runtime
 
     with runtime._model_params(use_extra_bufts=repack):  # noqa: SLF001
         return runtime.llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
@@ -223,7 +223,7 @@ def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool,
     ``fill``), and print this process's memory before loading, after loading and after answering."""
     if not Path("/proc/self/status").is_file():
         return 2
-    from desktop.core.runtime import LoadConfig, Runtime
+    from desktop.core.engine.runtime import LoadConfig, Runtime
     from desktop.core.system.settings import GenerationSettings
 
     base = _status()  # Python, Cove's core and the llama.cpp libraries, no model yet

@@ -19,7 +19,7 @@ from typing import TextIO
 from desktop import __version__
 from desktop.core.answer_recorder import AnswerRecorder
 from desktop.core.library import ModelLibrary
-from desktop.core.model_loader import ModelFileError, check_model_file, load_runtime
+from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.system.settings import GenerationSettings, load_settings
 from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
@@ -133,8 +133,8 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
         if runtime.template_problem:
             print(f"cove: note: the model's own chat template cannot be used ({runtime.template_problem}); "
                   "using the built-in ChatML template", file=sys.stderr)
-        from desktop.core.prompt_messages import messages_for_model
-        from desktop.core.runtime import GenerationError
+        from desktop.core.engine.prompt import messages_for_model
+        from desktop.core.engine.runtime import GenerationError
 
         messages = messages_for_model(history + [user], settings.system_prompt)
         restored = runtime.restore_state(paths.kv_state(conversation.id)) if history else 0
@@ -173,7 +173,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
 def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Validate and probe a model file (in a child process), then copy or link it into the library."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    from desktop.core.model_loader import import_model
+    from desktop.core.engine.loader import import_model
 
     try:
         entry = import_model(Path(args.file), paths, link=args.link)
@@ -236,7 +236,7 @@ def cmd_hardware(args: argparse.Namespace, out: TextIO | None = None) -> int:
     import json
 
     from desktop.core.system.hardware import detect
-    from desktop.core.runtime import backend_report
+    from desktop.core.engine.runtime import backend_report
 
     report = backend_report()
     if args.json:

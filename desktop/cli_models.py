@@ -147,7 +147,7 @@ def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = No
         return fail(f"{args.repo} has no GGUF model files")
     verdicts: list[dict[str, Any]] = [{} for _ in choices]
     if not args.no_fit:
-        from desktop.core.model_loader import detect_hardware
+        from desktop.core.engine.loader import detect_hardware
         from desktop.core.system.settings import load_settings
 
         hardware = detect_hardware()

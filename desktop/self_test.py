@@ -1,7 +1,7 @@
 """``cove --self-test``: proves an installed Cove can chat offline, without a window.
 
 It loads the starter model (in a bundle: the copy shipped inside it) the way the app does, through
-:mod:`desktop.core.model_loader` (file check, quarantine probe in a child process, in-process
+:mod:`desktop.core.engine.loader` (file check, quarantine probe in a child process, in-process
 load), generates a short answer and prints one line::
 
     cove self-test ok: SmolLM2-135M-Instruct.Q4_1, 12 tokens in 0.4 s (30 tok/s), answer: "..."
@@ -37,7 +37,7 @@ def self_test(model: Path | None = None) -> str:
     """Run the self-test and return the report line; raises :class:`SelfTestFailure`."""
     from desktop.core.system import network_guard
     from desktop.core.library import display_name, starter_model_path
-    from desktop.core.model_loader import ModelFileError, load_runtime
+    from desktop.core.engine.loader import ModelFileError, load_runtime
     from desktop.core.system.paths import app_paths
     from desktop.core.system.settings import GenerationSettings
 
@@ -53,7 +53,7 @@ def self_test(model: Path | None = None) -> str:
             except ModelFileError as exc:
                 raise SelfTestFailure(f"the model did not load: {exc}") from exc
             try:
-                from desktop.core.runtime import GenerationError
+                from desktop.core.engine.runtime import GenerationError
 
                 settings = GenerationSettings(temperature=0.0, max_tokens=MAX_TOKENS, seed=1)
                 started = time.perf_counter()

@@ -107,7 +107,7 @@ def fake_hub_gemma(fake_hub, gemma_model: Path):  # noqa: ANN001
 @pytest.fixture(scope="session")
 def probed_cache(tmp_path_factory: pytest.TempPathFactory, starter_model: Path) -> Path:
     """A probe verdict for the starter model on this machine, made once per test session."""
-    from desktop.core.probe import probe_model
+    from desktop.core.engine.probe import probe_model
 
     cache = tmp_path_factory.mktemp("probe") / "probes.json"
     result = probe_model(starter_model, cache_file=cache)

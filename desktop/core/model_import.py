@@ -1,6 +1,6 @@
 """Importing a local GGUF into the library: by copy into the models folder, or by link.
 
-Every import goes through the quarantine first (:func:`desktop.core.model_loader.prepare_model`):
+Every import goes through the quarantine first (:func:`desktop.core.engine.loader.prepare_model`):
 the file is checked in Python, its fit in memory is judged and the probe loads it in a child
 process. A file that fails is refused with the checker's message and nothing is written. A copy is
 made under a temporary name (never ``*.gguf``), with progress and a cancel, and renamed into place
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.library import ModelEntry, ModelLibrary, is_later_part, split_parts
-from desktop.core.model_loader import ModelFileError, check_model_file
+from desktop.core.engine.loader import ModelFileError, check_model_file
 from desktop.core.models_folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
                                         copy_file)
 from desktop.core.system.paths import AppPaths
@@ -27,7 +27,7 @@ Prepare = Callable[[Path, AppPaths], Any]
 
 
 def _prepare(path: Path, paths: AppPaths) -> Any:
-    from desktop.core.model_loader import prepare_model
+    from desktop.core.engine.loader import prepare_model
 
     return prepare_model(path, paths)
 

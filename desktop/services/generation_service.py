@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop.core.answer_recorder import AnswerRecorder
-from desktop.core.model_loader import ModelFileError, open_runtime, prepare_model
+from desktop.core.engine.loader import ModelFileError, open_runtime, prepare_model
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import GenerationSettings
 from desktop.core.store import COMPLETE, FAILED, STOPPED
@@ -61,7 +61,7 @@ class GenerationWorker(QObject):
         """
         key = (path, tuple(sorted(options.items())))
         if not self._system_info:
-            from desktop.core.runtime import supports_gpu_offload, system_info
+            from desktop.core.engine.runtime import supports_gpu_offload, system_info
 
             self._system_info, self._gpu_offload = system_info(), supports_gpu_offload()
             self._hardware = _hardware_lines()
@@ -162,7 +162,7 @@ class GenerationWorker(QObject):
             self._write_answer(message_id, content, status, stats)
 
         recorder = AnswerRecorder(write)
-        from desktop.core.runtime import GenerationError
+        from desktop.core.engine.runtime import GenerationError
 
         try:
             for piece in self._runtime.stream_chat(messages, gen, self.cancel):
@@ -246,7 +246,7 @@ class GenerationService(QObject):
 def _hardware_lines() -> list[str]:
     """This machine and llama.cpp build as lines for the Hardware page (runs on the worker thread)."""
     from desktop.core.system.hardware import detect
-    from desktop.core.runtime import backend_report
+    from desktop.core.engine.runtime import backend_report
 
     try:
         return detect(backend_report()).summary()

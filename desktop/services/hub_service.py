@@ -113,7 +113,7 @@ class HubService(QObject):
         repository; each file's weights come from its own size."""
         if generation != self._repo_generation:
             return None  # the person moved on to another repository
-        from desktop.core.model_loader import detect_hardware
+        from desktop.core.engine.loader import detect_hardware
         from desktop.core.remote_fit import default_context, fit_estimate
         from desktop.core.models.fit import verdict
 

@@ -19,7 +19,7 @@ from desktop.core.system.atomic import write_json_atomic
 from desktop.core.library import LibraryError, ModelLibrary
 from desktop.core.library_disk import LibrarySnapshot
 from desktop.core.model_import import import_model_file
-from desktop.core.model_loader import ModelFileError
+from desktop.core.engine.loader import ModelFileError
 from desktop.core.models.metadata import MetadataCache
 from desktop.core.models_folder import Cancelled, MoveError, follow_move, move_models, plan_move
 from desktop.core.system.paths import AppPaths

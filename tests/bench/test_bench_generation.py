@@ -84,7 +84,7 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
         assert n_ctx == 4096, info
         # The same weight-repacking choice as Cove's probe made: llama-cpp-python's default (on)
         # segfaults on CPUs with AMX, which would take the benchmark down with it.
-        from desktop.core.runtime import _model_params
+        from desktop.core.engine.runtime import _model_params
 
         raw_default_repack = bool(info.get("repacking", True))
         # llama-cpp-python's defaults otherwise (n_batch 512, as Cove's min(512, n_ctx)).
@@ -95,7 +95,7 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
                         repeat_penalty=gen.repeat_penalty)
         messages = [{"role": "user", "content": LONG_PROMPT}]
         # Cove's Runtime alone, no GUI, on this thread: splits Cove's cost into runtime and GUI.
-        from desktop.core.runtime import LoadConfig, Runtime
+        from desktop.core.engine.runtime import LoadConfig, Runtime
         from desktop.core.system.settings import GenerationSettings
 
         bare = Runtime(starter_model, LoadConfig(n_ctx=n_ctx, n_threads=threads,

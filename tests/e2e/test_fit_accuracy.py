@@ -29,7 +29,7 @@ from desktop.bench_measure import measure_memory
 from desktop.core.models.fit import estimate
 from desktop.core.models.gguf import read_gguf
 from desktop.core.system.hardware import cpu_info
-from desktop.core.probe import probe_model
+from desktop.core.engine.probe import probe_model
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
 TOLERANCE = 0.20

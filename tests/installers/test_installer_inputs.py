@@ -208,7 +208,7 @@ def test_frozen_bundle_finds_the_starter_model_inside_itself(frozen: Path):
 
 
 def test_frozen_bundle_starts_the_probe_child_through_its_own_binary(frozen: Path):
-    from desktop.core.probe import FROZEN_CHILD_FLAG, child_command
+    from desktop.core.engine.probe import FROZEN_CHILD_FLAG, child_command
 
     assert child_command() == [str(frozen / "cove"), FROZEN_CHILD_FLAG]
 
@@ -217,8 +217,8 @@ def test_windows_bundle_runs_the_probe_child_through_its_console_twin(frozen: Pa
                                                                      monkeypatch: pytest.MonkeyPatch):
     import types
 
-    import desktop.core.probe as probe
-    from desktop.core.probe import FROZEN_CHILD_FLAG, WINDOWS_CONSOLE_EXE, child_command
+    import desktop.core.engine.probe as probe
+    from desktop.core.engine.probe import FROZEN_CHILD_FLAG, WINDOWS_CONSOLE_EXE, child_command
 
     monkeypatch.setattr(sys, "executable", str(frozen / "cove.exe"))
     (frozen / WINDOWS_CONSOLE_EXE).write_bytes(b"MZ")
@@ -230,9 +230,9 @@ def test_windows_bundle_runs_the_probe_child_through_its_console_twin(frozen: Pa
 
 
 def test_probe_child_command_outside_a_bundle_uses_python():
-    from desktop.core.probe import child_command
+    from desktop.core.engine.probe import child_command
 
-    assert child_command() == [sys.executable, "-m", "desktop.core.probe"]
+    assert child_command() == [sys.executable, "-m", "desktop.core.engine.probe"]
 
 
 def test_data_folder_is_never_inside_the_install_folder(frozen: Path, monkeypatch: pytest.MonkeyPatch,

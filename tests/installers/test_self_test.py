@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.probe import MARK
+from desktop.core.engine.probe import MARK
 from tests.conftest import REPO
 
 SELF_TEST_LINE = re.compile(r'^cove self-test ok: SmolLM2-135M-Instruct\.Q4_1, (\d+) tokens in [\d.]+ s '

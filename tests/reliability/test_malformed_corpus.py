@@ -1,6 +1,6 @@
 """A corpus of malformed and hostile GGUF files through Cove's own model path.
 
-Every file goes through :func:`desktop.core.model_loader.prepare_model`, the path the window and
+Every file goes through :func:`desktop.core.engine.loader.prepare_model`, the path the window and
 ``cove models import`` use: the Python check first, then the quarantine probe (a child process)
 for files that pass it. This test process plays the app: a file that crashes llama.cpp must crash
 only a probe child. Each file must be refused with a one-line message that names it and the
@@ -37,7 +37,7 @@ import pytest
 
 from desktop.core.models import gguf
 from desktop.core.system.atomic import read_json
-from desktop.core.model_loader import ModelFileError, prepare_model
+from desktop.core.engine.loader import ModelFileError, prepare_model
 from desktop.core.system.paths import app_paths
 from tests.gguf_builder import (ARR, F32, F64, I32, STR, U8, U32, U64, GGUFLayout, Raw, arch, build_gguf,
                                 copy_prefix, enc_str, patch_bytes, rewrite_metadata, scan_gguf)

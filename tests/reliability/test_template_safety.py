@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Qt, QTimer
 
-from desktop.core.chat_template import CHATML_TEMPLATE, RENDER_SECONDS
-from desktop.core.probe import TEMPLATE_SECONDS, probe_model
-from desktop.core.runtime import GenerationError, LoadConfig, Runtime
+from desktop.core.engine.chat_template import CHATML_TEMPLATE, RENDER_SECONDS
+from desktop.core.engine.probe import TEMPLATE_SECONDS, probe_model
+from desktop.core.engine.runtime import GenerationError, LoadConfig, Runtime
 from tests.gguf_builder import STR, rewrite_metadata
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
 from tests.report import report
@@ -174,7 +174,7 @@ DEADLINE_BOUND = {"nested range loops", "exponential macro recursion",
 def test_runtime_keeps_payloads_inert_and_stops_runaways(runtime: Runtime, tmp_path: Path) -> None:
     """The payloads and runaways of the unit tests as the own template of a real loaded model:
     the render fails (or is harmless), the runtime switches to ChatML and says so."""
-    from desktop.core.chat_template import ChatTemplate
+    from desktop.core.engine.chat_template import ChatTemplate
 
     def use(template: str) -> None:
         runtime._template = ChatTemplate(template, "<|im_end|>", "")  # noqa: SLF001 - as if from the GGUF

@@ -21,7 +21,7 @@ import pytest
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from desktop.core.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, ChatTemplate,
+from desktop.core.engine.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, ChatTemplate,
                                          TemplateError, TemplateRefusal, merge_system_into_first_user)
 from desktop.core.models.gguf import read_gguf
 from tests.report import report
@@ -362,7 +362,7 @@ def _plain_jinja(source: str, messages: list[dict[str, str]], **extra: object) -
     import json
     from datetime import datetime
 
-    from desktop.core.chat_template import _IgnoreGenerationTags
+    from desktop.core.engine.chat_template import _IgnoreGenerationTags
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[_IgnoreGenerationTags, loopcontrols])

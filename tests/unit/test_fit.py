@@ -132,7 +132,8 @@ def test_verdict_thresholds() -> None:
 
 def test_a_model_that_will_not_fit_is_refused_before_the_probe(starter_model: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from desktop.core import model_loader, probe
+    from desktop.core.engine import loader as model_loader
+    from desktop.core.engine import probe
     from desktop.core.system.paths import app_paths
 
     def no_probe(*_args: object, **_kwargs: object) -> None:
@@ -149,7 +150,7 @@ def test_a_model_that_will_not_fit_is_refused_before_the_probe(starter_model: Pa
 
 
 def test_a_model_that_fits_goes_on_to_the_probe(starter_model: Path, paths, monkeypatch) -> None:  # noqa: ANN001
-    from desktop.core import model_loader
+    from desktop.core.engine import loader as model_loader
 
     roomy = HardwareInfo(CPUInfo("big", "x86_64", AVX2, 8, 8, 8), MemoryInfo(64 << 30, 32 << 30))
     info, config = model_loader.prepare_model(starter_model, paths, n_ctx=2048, hardware=lambda: roomy)

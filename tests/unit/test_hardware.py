@@ -53,7 +53,7 @@ def test_this_machine_is_detected() -> None:
 
 
 def test_backend_report_on_this_build() -> None:
-    from desktop.core.runtime import backend_report, supports_gpu_offload, system_info
+    from desktop.core.engine.runtime import backend_report, supports_gpu_offload, system_info
 
     report = backend_report()
     assert report["error"] == ""

@@ -11,10 +11,10 @@ import pytest
 from desktop.core.system.atomic import read_json
 from desktop.core.library import ModelLibrary
 from desktop.core.model_import import import_model_file
-from desktop.core.model_loader import ModelFileError, import_model
+from desktop.core.engine.loader import ModelFileError, import_model
 from desktop.core.models_folder import Cancelled
 from desktop.core.system.paths import AppPaths
-from desktop.core.probe import cache_key
+from desktop.core.engine.probe import cache_key
 from desktop.core.system.settings import Settings
 from tests.gguf_builder import build_gguf, copy_prefix
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.model_loader import (
+from desktop.core.engine.loader import (
     ModelFileError,
     check_model_file,
     clear_crash_marker,
@@ -17,7 +17,7 @@ from desktop.core.model_loader import (
     write_crash_marker,
 )
 from desktop.core.system.paths import AppPaths
-from desktop.core.probe import SIMULATE_REPACK_CRASH_ENV, probe_model
+from desktop.core.engine.probe import SIMULATE_REPACK_CRASH_ENV, probe_model
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_verdict_records_size_and_sha256(tmp_path, starter_model):
     import hashlib
     import json
 
-    from desktop.core.probe import probe_model
+    from desktop.core.engine.probe import probe_model
 
     cache = tmp_path / "probes.json"
     assert probe_model(starter_model, cache_file=cache).ok

@@ -13,7 +13,7 @@ from desktop.core.models.gguf import GGUFError, GGUFHeaderIncomplete, read_gguf,
 from desktop.core.system.hardware import CPUInfo, HardwareInfo, MemoryInfo, detect
 from desktop.core.hub import HubClient
 from desktop.core.models.names import group_files
-from desktop.core.model_loader import ModelFileError, check_fit
+from desktop.core.engine.loader import ModelFileError, check_fit
 from desktop.core.remote_fit import fit_estimate, fit_verdict, remote_header, remote_info
 from tests import gguf_builder as gb
 from tests.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO, FakeHub

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.runtime import GenerationError, LoadConfig, Runtime
+from desktop.core.engine.runtime import GenerationError, LoadConfig, Runtime
 from desktop.core.system.settings import GenerationSettings
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

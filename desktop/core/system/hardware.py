@@ -2,7 +2,7 @@
 
 Pure Python (no ``llama_cpp`` import, no Qt): the CPU and memory come from the operating system
 (``/proc`` on Linux, ``sysctl`` and ``vm_stat`` on macOS, the Win32 API on Windows, best effort);
-the backend part is filled from the plain dict :func:`desktop.core.runtime.backend_report` returns,
+the backend part is filled from the plain dict :func:`desktop.core.engine.runtime.backend_report` returns,
 so this module can run where llama.cpp cannot (tests, the fit estimate before any load).
 
 ``detect(backend)`` gives a :class:`HardwareInfo` whose :meth:`HardwareInfo.summary` lines are what
@@ -86,7 +86,7 @@ class Backend:
 
     @classmethod
     def from_report(cls, report: dict[str, Any], cpu: CPUInfo | None = None) -> "Backend":
-        """Build from the dict :func:`desktop.core.runtime.backend_report` returns."""
+        """Build from the dict :func:`desktop.core.engine.runtime.backend_report` returns."""
         devices = tuple(Device(str(d.get("name", "")), str(d.get("description", "")), str(d.get("type", "")),
                                str(d.get("backend", "")), int(d.get("free", 0)), int(d.get("total", 0)))
                         for d in report.get("devices", []))

@@ -85,7 +85,7 @@ SAFE_MODE_CONTEXT = 2048
 def detect_hardware() -> Any:
     """This machine for the fit check: memory always, GPU devices when offload is possible."""
     from desktop.core.system.hardware import detect
-    from desktop.core.runtime import backend_report, supports_gpu_offload
+    from desktop.core.engine.runtime import backend_report, supports_gpu_offload
 
     return detect(backend_report() if supports_gpu_offload() else None)
 
@@ -121,7 +121,7 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
                   flash_attention: bool = False, kv_cache_type: str = "f16",
                   hardware: Callable[[], Any] | None = None) -> tuple[GGUFInfo, Any]:
     """Check, fit and probe a model without loading it here: returns its info and the
-    :class:`desktop.core.runtime.LoadConfig` that works on this machine.
+    :class:`desktop.core.engine.runtime.LoadConfig` that works on this machine.
 
     ``conservative`` (safe mode): no weight repacking, no GPU offload, at most 2048 tokens of context.
     ``hardware`` returns the :class:`desktop.core.system.hardware.HardwareInfo` the fit is judged against
@@ -131,8 +131,8 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     that will not fit in memory (checked before the probe child loads it).
     """
     info = check_model_file(path)
-    from desktop.core.probe import probe_model
-    from desktop.core.runtime import LoadConfig, default_context, supports_gpu_offload
+    from desktop.core.engine.probe import probe_model
+    from desktop.core.engine.runtime import LoadConfig, default_context, supports_gpu_offload
     from desktop.core.system.settings import GenerationSettings
 
     threads = n_threads or GenerationSettings().effective_threads()
@@ -157,7 +157,7 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
 
 def open_runtime(info: GGUFInfo, config: Any, paths: AppPaths) -> Any:
     """Load a prepared model in this process, guarded by the crash marker."""
-    from desktop.core.runtime import ModelLoadError, Runtime
+    from desktop.core.engine.runtime import ModelLoadError, Runtime
 
     write_crash_marker(paths, info.path, config.to_dict())
     try:
@@ -171,7 +171,7 @@ def open_runtime(info: GGUFInfo, config: Any, paths: AppPaths) -> Any:
 
 def load_runtime(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 0, n_threads: int = 0,
                  probe_timeout: float = 180.0) -> Any:
-    """Check, probe and load a model; returns a :class:`desktop.core.runtime.Runtime`."""
+    """Check, probe and load a model; returns a :class:`desktop.core.engine.runtime.Runtime`."""
     info, config = prepare_model(path, paths, n_ctx=n_ctx, n_threads=n_threads, probe_timeout=probe_timeout)
     return open_runtime(info, config, paths)
 

@@ -1,6 +1,6 @@
 """Quarantine probe: load and test-run a model in a child process before Cove loads it.
 
-``python -m desktop.core.probe FILE --extra-bufts 1 --threads 2`` (in a frozen bundle, where
+``python -m desktop.core.engine.probe FILE --extra-bufts 1 --threads 2`` (in a frozen bundle, where
 ``sys.executable`` is the app itself: ``cove --probe-child FILE ...``) validates the file, loads it,
 renders its chat template, evaluates a multi-token prompt and generates a few tokens, then prints
 one ``COVE_PROBE {json}`` line. A native crash, an abort or a hang ends only the child.
@@ -58,7 +58,7 @@ def child_command() -> list[str]:
         if os.name == "nt" and console.is_file():
             return [str(console), FROZEN_CHILD_FLAG]
         return [sys.executable, FROZEN_CHILD_FLAG]
-    return [sys.executable, "-m", "desktop.core.probe"]
+    return [sys.executable, "-m", "desktop.core.engine.probe"]
 
 
 @dataclass
@@ -184,7 +184,7 @@ def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
 
 def child_main(argv: list[str] | None = None) -> int:
     """The probe child: test-run one model and print one ``COVE_PROBE {json}`` line."""
-    parser = argparse.ArgumentParser(prog="python -m desktop.core.probe")
+    parser = argparse.ArgumentParser(prog="python -m desktop.core.engine.probe")
     parser.add_argument("model")
     parser.add_argument("--extra-bufts", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
@@ -207,8 +207,8 @@ def child_main(argv: list[str] | None = None) -> int:
     stage = "load"
     if args.extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
         os.abort()
-    from desktop.core.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
-    from desktop.core.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
+    from desktop.core.engine.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
+    from desktop.core.engine.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
     from desktop.core.system.settings import GenerationSettings
 
     try:

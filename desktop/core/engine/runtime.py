@@ -1,7 +1,7 @@
 """The in-process llama.cpp runtime: the only module that imports ``llama_cpp``.
 
 A :class:`Runtime` owns one ``Llama`` and must be used from one thread. It renders the chat
-template found in the GGUF's metadata (in Cove's guarded sandbox, :mod:`desktop.core.chat_template`),
+template found in the GGUF's metadata (in Cove's guarded sandbox, :mod:`desktop.core.engine.chat_template`),
 streams the answer piece by piece, stops within one token when asked (and during prompt evaluation
 through llama.cpp's abort callback), and reuses the KV cache of the earlier turns of a
 conversation, so a new turn evaluates only its new tokens. Figures come from llama.cpp's own
@@ -26,10 +26,10 @@ import llama_cpp
 import llama_cpp.llama_chat_format as llama_chat_format
 import llama_cpp.llama_cpp as llama_lib
 
-from desktop.core.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
+from desktop.core.engine.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
                                          merge_system_into_first_user)
 from desktop.core.models.gguf import GGUFInfo, read_gguf
-from desktop.core.prompt_messages import messages_for_model
+from desktop.core.engine.prompt import messages_for_model
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
@@ -166,7 +166,7 @@ class _UnusedChatFormatter:
     """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while a ``Llama`` is built.
 
     The constructor compiles every chat template in the GGUF's metadata with a plain Jinja
-    sandbox. Cove never uses those handlers (it renders with :mod:`desktop.core.chat_template`),
+    sandbox. Cove never uses those handlers (it renders with :mod:`desktop.core.engine.chat_template`),
     and that compile is unsafe: Jinja evaluates constant expressions while compiling, outside any
     time or size limit (``{{ 'a' * 10**9 }}`` takes about 20 s and 4 GB there), and a template
     that is not valid Jinja would make the model fail to load instead of falling back to ChatML.
