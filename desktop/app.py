@@ -144,7 +144,7 @@ class CoveApp(QObject):
 
     def _models_dialog(self) -> ModelsDialog:
         """The Models window (built on first use: nothing about the Hub runs before)."""
-        from desktop.core.catalog import load_catalog
+        from desktop.core.hub.catalog import load_catalog
 
         pane = DownloadPane(self.hub, self.downloads, self.secrets, load_catalog())
         pane.show_downloads()

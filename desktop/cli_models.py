@@ -25,7 +25,7 @@ from desktop.cli_pull import add_pull_command, cmd_models_pull
 from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
-    from desktop.core.hub import HubClient
+    from desktop.core.hub.client import HubClient
     from desktop.core.models.names import ModelChoice
 
 Handler = Callable[[argparse.Namespace, AppPaths], int]
@@ -35,7 +35,7 @@ Actions = argparse._SubParsersAction  # noqa: SLF001 - argparse's public type
 def hub_client() -> HubClient:
     """A client for ``HF_ENDPOINT`` (read at call time) with the token in ``HF_TOKEN``, else the one
     saved in the window (system keyring, 3 s timeout), if any."""
-    from desktop.core.hub import HubClient
+    from desktop.core.hub.client import HubClient
     from desktop.core.system.secrets import HF_TOKEN, SecretStore
 
     return HubClient(token=os.environ.get("HF_TOKEN") or SecretStore().get(HF_TOKEN) or None)
@@ -74,7 +74,7 @@ def add_search(actions: Actions) -> None:
 
 def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:  # noqa: ARG001
     """Print one page of GGUF repositories matching the query."""
-    from desktop.core.hub import HubError
+    from desktop.core.hub.client import HubError
 
     out = out or sys.stdout
     if args.page < 1 or not 1 <= args.limit <= 100:
@@ -111,8 +111,8 @@ def add_files(actions: Actions) -> None:
 def _judge(client: HubClient, choice: ModelChoice, hardware: Any, n_ctx: int) -> dict[str, Any]:
     """The fit verdict for one model: label, reason, bytes needed and the context assumed."""
     from desktop.core.models.gguf import GGUFError
-    from desktop.core.hub import HubError
-    from desktop.core.remote_fit import default_context, fit_estimate, remote_info
+    from desktop.core.hub.client import HubError
+    from desktop.core.hub.remote_fit import default_context, fit_estimate, remote_info
 
     try:
         info = remote_info(client, choice)
@@ -130,7 +130,7 @@ def _judge(client: HubClient, choice: ModelChoice, hardware: Any, n_ctx: int) ->
 
 def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Print a repository's GGUF models: quantization, size, fit verdict."""
-    from desktop.core.hub import HubError
+    from desktop.core.hub.client import HubError
     from desktop.core.models.names import group_files
 
     out = out or sys.stdout

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
-    from desktop.core.hub import HubClient, RemoteFile
+    from desktop.core.hub.client import HubClient, RemoteFile
 
 LINE_EVERY_S = 0.2        # on a terminal
 LOG_EVERY_S = 5.0         # to a file or pipe
@@ -78,7 +78,7 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
     err = err or sys.stderr  # resolved at call time (tests capture sys.stderr)
     from desktop.cli_models import fail, hub_client
     from desktop.core.downloads import DownloadError, download_model
-    from desktop.core.hub import HubError
+    from desktop.core.hub.client import HubError
 
     client = hub_client()
     progress = ProgressLine(err, args.file)

@@ -24,7 +24,7 @@ from desktop.core.downloads import (
     RETRY_DELAY_S, DownloadCancelled, DownloadError, DownloadPaused, discard_partial, download_model,
     partial_size,
 )
-from desktop.core.hub import HubClient, RemoteFile
+from desktop.core.hub.client import HubClient, RemoteFile
 
 QUEUED, DOWNLOADING, PAUSED, DONE, FAILED, CANCELLED, REMOVED = (
     "queued", "downloading", "paused", "done", "failed", "cancelled", "removed")

@@ -58,7 +58,7 @@ class HubService(QObject):
 
     def client(self) -> Any:
         """A Hub client with the person's token (blocking: worker threads only)."""
-        from desktop.core.hub import HubClient
+        from desktop.core.hub.client import HubClient
 
         return HubClient(endpoint=self._endpoint, token=self._secrets.token())
 
@@ -100,7 +100,7 @@ class HubService(QObject):
 
     def _header(self, details: Any, choice: Any) -> Any:
         """The GGUF header of ``choice`` read over the network, once per repository revision."""
-        from desktop.core.remote_fit import remote_info
+        from desktop.core.hub.remote_fit import remote_info
 
         key = (details.repo_id, details.revision, choice.name)
         if key not in self._header_cache:
@@ -114,7 +114,7 @@ class HubService(QObject):
         if generation != self._repo_generation:
             return None  # the person moved on to another repository
         from desktop.core.engine.loader import detect_hardware
-        from desktop.core.remote_fit import default_context, fit_estimate
+        from desktop.core.hub.remote_fit import default_context, fit_estimate
         from desktop.core.models.fit import verdict
 
         if reference is None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from desktop.core.catalog import CatalogError, find_choice, load_catalog, parse_catalog
-from desktop.core.hub import HubClient
+from desktop.core.hub.catalog import CatalogError, find_choice, load_catalog, parse_catalog
+from desktop.core.hub.client import HubClient
 from desktop.core.models.names import group_files, quantization
 from tests.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
 

@@ -13,7 +13,7 @@ from desktop.core.download_queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED, DownloadQueue, QueueItem,
 )
 from desktop.core.downloads import partial_size
-from desktop.core.hub import HubClient, RemoteFile
+from desktop.core.hub.client import HubClient, RemoteFile
 from tests.fakehub import SMOL_FILE, SMOL_REPO
 
 MB = 1 << 20

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from desktop.core.system import network_guard
-from desktop.core.hub import HubClient, HubError, RemoteFile
-from desktop.core.hub_errors import OFFLINE_MESSAGE
+from desktop.core.hub.client import HubClient, HubError, RemoteFile
+from desktop.core.hub.errors import OFFLINE_MESSAGE
 from tests.conftest import REPO
 from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
 
@@ -214,6 +214,6 @@ def test_only_hub_imports_huggingface_hub_and_lazily() -> None:
             if any(n.split(".")[0] in ("huggingface_hub", "httpx2") for n in names):
                 importers.append(path.name)
     assert set(importers) == {"hub.py"}
-    code = "import sys, desktop.core.hub, desktop.cli; print('huggingface_hub' in sys.modules)"
+    code = "import sys, desktop.core.hub.client, desktop.cli; print('huggingface_hub' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

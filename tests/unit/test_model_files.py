@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from desktop.core.hub import RemoteFile
+from desktop.core.hub.client import RemoteFile
 from desktop.core.models.names import group_files, is_projector, quantization, safe_relative_path, split_group
 from tests.fakehub import HOSTILE_NAMES
 

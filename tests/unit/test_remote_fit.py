@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import remote_fit
+from desktop.core.hub.client import remote_fit
 from desktop.core.models.fit import RUNS_WELL, TIGHT, WILL_NOT_FIT, estimate, verdict
 from desktop.core.models.gguf import GGUFError, GGUFHeaderIncomplete, read_gguf, read_gguf_header
 from desktop.core.system.hardware import CPUInfo, HardwareInfo, MemoryInfo, detect
-from desktop.core.hub import HubClient
+from desktop.core.hub.client import HubClient
 from desktop.core.models.names import group_files
 from desktop.core.engine.loader import ModelFileError, check_fit
-from desktop.core.remote_fit import fit_estimate, fit_verdict, remote_header, remote_info
+from desktop.core.hub.remote_fit import fit_estimate, fit_verdict, remote_header, remote_info
 from tests import gguf_builder as gb
 from tests.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO, FakeHub
 

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from desktop.core.hub import RemoteFile
+    from desktop.core.hub.client import RemoteFile
 
 __all__ = ["safe_relative_path", "quantization", "split_group", "is_projector", "ModelChoice", "group_files",
            "MAX_NAME_BYTES"]

@@ -17,7 +17,7 @@ from desktop.core.models.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, 
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP
 
 if TYPE_CHECKING:
-    from desktop.core.hub import HubClient, RemoteFile
+    from desktop.core.hub.client import HubClient, RemoteFile
     from desktop.core.models.names import ModelChoice
 
 __all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "default_context", "FIRST_READ",

@@ -2,7 +2,7 @@
 huggingface_hub and its HTTP client raise.
 
 Exception types are recognised by class name along their MRO, so this module imports neither
-huggingface_hub nor httpx2 (only ``desktop.core.hub`` does, lazily).
+huggingface_hub nor httpx2 (only ``desktop.core.hub.client`` does, lazily).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop.core.hub_errors import HubError, describe_failure
+from desktop.core.hub.errors import HubError, describe_failure
 from desktop.core.models.names import safe_relative_path
 from desktop.core.system.network_guard import network_purpose
 
