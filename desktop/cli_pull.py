@@ -41,7 +41,7 @@ class ProgressLine:
         self._shown = False
 
     def __call__(self, done: int, total: int, speed: float, eta: float | None) -> None:
-        from desktop.core.download_progress import format_eta, human_size
+        from desktop.core.downloads.progress import format_eta, human_size
 
         now = time.monotonic()
         if done < total and now - self._last < (LINE_EVERY_S if self.tty else LOG_EVERY_S):
@@ -77,7 +77,7 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     err = err or sys.stderr  # resolved at call time (tests capture sys.stderr)
     from desktop.cli_models import fail, hub_client
-    from desktop.core.downloads import DownloadError, download_model
+    from desktop.core.downloads.download import DownloadError, download_model
     from desktop.core.hub.client import HubError
 
     client = hub_client()
@@ -99,7 +99,7 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
 
 def _files_to_pull(client: HubClient, repo: str, filename: str) -> list[RemoteFile]:
     """The RemoteFiles to fetch: the one named, or every part of its split model."""
-    from desktop.core.downloads import DownloadError
+    from desktop.core.downloads.download import DownloadError
     from desktop.core.models.names import group_files
 
     details = client.repo(repo)

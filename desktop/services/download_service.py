@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop.core.download_queue import DONE, REMOVED, UNFINISHED, DownloadQueue, QueueItem
+from desktop.core.downloads.queue import DONE, REMOVED, UNFINISHED, DownloadQueue, QueueItem
 from desktop.services.background import BackgroundRunner
 
 

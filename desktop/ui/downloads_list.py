@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from desktop.core.download_progress import format_eta
-from desktop.core.download_queue import (CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED,
+from desktop.core.downloads.progress import format_eta
+from desktop.core.downloads.queue import (CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED,
                                          QueueItem)
 
 

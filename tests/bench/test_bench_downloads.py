@@ -21,7 +21,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from benchlib import LoopMonitor, median, percentile, record, spread
-from desktop.core.downloads import download_model
+from desktop.core.downloads.download import download_model
 from desktop.core.hub.client import HubClient
 from tests.fakehub import GEMMA_FILE, GEMMA_REPO
 from tests.gui.conftest import start_app

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.download_queue import (
+from desktop.core.downloads.queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED, DownloadQueue, QueueItem,
 )
-from desktop.core.downloads import partial_size
+from desktop.core.downloads.download import partial_size
 from desktop.core.hub.client import HubClient, RemoteFile
 from tests.fakehub import SMOL_FILE, SMOL_REPO
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.download_progress import ProgressMeter, format_eta
-from desktop.core.downloads import (
+from desktop.core.downloads.progress import ProgressMeter, format_eta
+from desktop.core.downloads.download import (
     Download, DownloadCancelled, DownloadError, DownloadPaused, partial_paths, partial_size,
 )
 from desktop.core.hub.client import HubClient, RemoteFile

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.downloads import download_model
+from desktop.core.downloads.download import download_model
 from desktop.core.hub.client import HubClient
 from tests.fakehub import SMOL_FILE, SMOL_REPO
 

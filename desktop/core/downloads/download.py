@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.download_progress import ProgressCallback, ProgressMeter, human_size
-from desktop.core.download_sink import ChunkSink
+from desktop.core.downloads.progress import ProgressCallback, ProgressMeter, human_size
+from desktop.core.downloads.sink import ChunkSink
 from desktop.core.hub.client import HubClient, HubError, RangeResponse, RemoteFile
 from desktop.core.models.names import safe_relative_path
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.downloads import (
+from desktop.core.downloads.download import (
     RETRY_DELAY_S, DownloadCancelled, DownloadError, DownloadPaused, discard_partial, download_model,
     partial_size,
 )
