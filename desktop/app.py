@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from desktop import __version__
 from desktop.core.system import network_guard
 from desktop.core.system.locks import READ_ONLY_MESSAGE, FileLock, window_lock_path
-from desktop.core.library import ModelLibrary
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.loader import clear_crash_marker, read_crash_marker
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.text.markdown import warm_up
@@ -22,7 +22,7 @@ from desktop.core.system.settings import Settings, load_settings, save_settings
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.core.system.secrets import SecretStore
-from desktop.core.models_folder import effective_models_dir
+from desktop.core.library.folder import effective_models_dir
 from desktop.services.download_service import DownloadService
 from desktop.services.generation_service import GenerationService
 from desktop.services.hub_service import HubService

@@ -85,7 +85,7 @@ def gemma_path() -> Path | None:
 
 def models() -> list[tuple[str, Path]]:
     """The models to measure, labelled."""
-    from desktop.core.library import starter_model_path
+    from desktop.core.library.model_library import starter_model_path
 
     found = [("SmolLM2-135M", starter_model_path()), ("Gemma-3-270M", gemma_path())]
     return [(label, path) for label, path in found if path is not None]

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from desktop import __version__
 from desktop.core.answer_recorder import AnswerRecorder
-from desktop.core.library import ModelLibrary
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.system.settings import GenerationSettings, load_settings
@@ -189,8 +189,8 @@ def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO | None 
     for confirmation on standard error unless ``--yes``."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     answers = answers or sys.stdin  # resolved at call time (tests capture sys.stdin)
-    from desktop.core.library import LibraryError
-    from desktop.core.library_disk import DELETE, REFUSE
+    from desktop.core.library.model_library import LibraryError
+    from desktop.core.library.disk import DELETE, REFUSE
     from desktop.core.models.metadata import format_size
 
     library = ModelLibrary(paths)

@@ -36,7 +36,7 @@ def _one_line(text: str, limit: int = ANSWER_CHARS) -> str:
 def self_test(model: Path | None = None) -> str:
     """Run the self-test and return the report line; raises :class:`SelfTestFailure`."""
     from desktop.core.system import network_guard
-    from desktop.core.library import display_name, starter_model_path
+    from desktop.core.library.model_library import display_name, starter_model_path
     from desktop.core.engine.loader import ModelFileError, load_runtime
     from desktop.core.system.paths import app_paths
     from desktop.core.system.settings import GenerationSettings

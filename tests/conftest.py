@@ -16,7 +16,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from desktop.core.library import starter_model_path  # noqa: E402
+from desktop.core.library.model_library import starter_model_path  # noqa: E402
 from desktop.core.system.paths import AppPaths, app_paths  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

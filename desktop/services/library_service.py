@@ -16,12 +16,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.system.atomic import write_json_atomic
-from desktop.core.library import LibraryError, ModelLibrary
-from desktop.core.library_disk import LibrarySnapshot
-from desktop.core.model_import import import_model_file
+from desktop.core.library.model_library import LibraryError, ModelLibrary
+from desktop.core.library.disk import LibrarySnapshot
+from desktop.core.library.importer import import_model_file
 from desktop.core.engine.loader import ModelFileError
 from desktop.core.models.metadata import MetadataCache
-from desktop.core.models_folder import Cancelled, MoveError, follow_move, move_models, plan_move
+from desktop.core.library.folder import Cancelled, MoveError, follow_move, move_models, plan_move
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 from desktop.services.background import BackgroundRunner
@@ -34,7 +34,7 @@ class LibraryService(QObject):
     """Lists, imports, deletes and moves models on a worker thread.
 
     Signals:
-        listed(object): a :class:`desktop.core.library_disk.LibrarySnapshot` after each refresh.
+        listed(object): a :class:`desktop.core.library.disk.LibrarySnapshot` after each refresh.
         busy(str): a long task began; the text says what it is ("Copying x.gguf into the library").
         progress(object, object): bytes done and bytes in all of the task under way (ints that may
             pass 2**31, hence object), at most about 20 times a second.

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from desktop.core.library import SOURCE_LABELS
-from desktop.core.library_disk import DELETE, REFUSE, LibraryItem, LibrarySnapshot
+from desktop.core.library.model_library import SOURCE_LABELS
+from desktop.core.library.disk import DELETE, REFUSE, LibraryItem, LibrarySnapshot
 from desktop.core.models.metadata import format_parameters, format_size
 from desktop.services.library_service import LibraryService
 

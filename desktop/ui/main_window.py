@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGu
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
 
-from desktop.core.library import ModelEntry
+from desktop.core.library.model_library import ModelEntry
 from desktop.core.text.markdown import MarkdownRenderer
 from desktop.core.store import Conversation, Message
 from desktop.core.system.network_guard import NetworkLog

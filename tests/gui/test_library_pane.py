@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from desktop.core.library import ModelLibrary
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings, load_settings
 from desktop.services.library_service import LibraryService
@@ -210,7 +210,7 @@ def test_change_folder_without_models_just_switches(qtbot, pane: LibraryPane, tm
 
 def test_cancel_stops_a_copy_and_leaves_nothing(qtbot, pane: LibraryPane, starter_model: Path,  # noqa: ANN001
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from desktop.core import model_import
+    from desktop.core.library.model_library import importer as model_import
 
     real_copy = model_import.copy_file
 

@@ -200,7 +200,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_frozen_bundle_finds_the_starter_model_inside_itself(frozen: Path):
-    from desktop.core.library import STARTER_FILE, starter_model_path
+    from desktop.core.library.model_library import STARTER_FILE, starter_model_path
 
     model = frozen / "_internal" / "models" / STARTER_FILE
     model.write_bytes(b"GGUF")

@@ -18,7 +18,7 @@ from desktop.core.downloads.download import (
     Download, DownloadCancelled, DownloadError, DownloadPaused, partial_paths, partial_size,
 )
 from desktop.core.hub.client import HubClient, RemoteFile
-from desktop.core.library import ModelLibrary
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import app_paths
 from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
 

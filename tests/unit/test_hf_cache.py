@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf, repo_id_from_folder
-from desktop.core.library import ModelLibrary
+from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf, repo_id_from_folder
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import app_paths
 from tests.gguf_builder import build_gguf
 

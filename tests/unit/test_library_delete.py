@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.library import LibraryError, ModelLibrary, split_parts
-from desktop.core.library_disk import DELETE, FORGET, REFUSE, disk_use
+from desktop.core.library.model_library import LibraryError, ModelLibrary, split_parts
+from desktop.core.library.disk import DELETE, FORGET, REFUSE, disk_use
 from desktop.core.system.paths import app_paths
 from desktop.core.system.settings import Settings
 from tests.gguf_builder import arch, build_gguf

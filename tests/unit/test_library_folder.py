@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.models_folder import (Cancelled, MoveError, carry_probe_verdicts, copy_file,
+from desktop.core.library.folder import (Cancelled, MoveError, carry_probe_verdicts, copy_file,
                                         effective_models_dir, follow_move, model_files, move_models, plan_move)
 from desktop.core.system.paths import app_paths
 from desktop.core.engine.probe import cache_key

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from desktop.core.system.atomic import read_json
-from desktop.core.library import ModelLibrary
-from desktop.core.model_import import import_model_file
+from desktop.core.library.model_library import ModelLibrary
+from desktop.core.library.importer import import_model_file
 from desktop.core.engine.loader import ModelFileError, import_model
-from desktop.core.models_folder import Cancelled
+from desktop.core.library.folder import Cancelled
 from desktop.core.system.paths import AppPaths
 from desktop.core.engine.probe import cache_key
 from desktop.core.system.settings import Settings

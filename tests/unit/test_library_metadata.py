@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from desktop.core.library import ModelLibrary
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.models.metadata import (MetadataCache, ModelMetadata, format_parameters, format_size,
                                          read_metadata)
 from desktop.core.system.paths import app_paths

@@ -181,8 +181,8 @@ def import_model(path: Path, paths: AppPaths, *, link: bool = False) -> Any:
 
     Nothing is written to the library unless the file passed both checks; a copy is made under a
     temporary name and renamed only once complete. Returns the library entry. (The work is done by
-    :func:`desktop.core.model_import.import_model_file`, which also reports progress.)
+    :func:`desktop.core.library.importer.import_model_file`, which also reports progress.)
     """
-    from desktop.core.model_import import import_model_file
+    from desktop.core.library.importer import import_model_file
 
     return import_model_file(path, paths, link=link)

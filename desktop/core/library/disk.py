@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.core.models.metadata import ModelMetadata, format_size
-from desktop.core.models_folder import existing_ancestor, remove_empty_parents
+from desktop.core.library.folder import existing_ancestor, remove_empty_parents
 
 if TYPE_CHECKING:
-    from desktop.core.library import ModelEntry
+    from desktop.core.library.model_library import ModelEntry
 
 DELETE, FORGET, REFUSE = "delete", "forget", "refuse"
 
@@ -58,9 +58,9 @@ def deletion_plan(entry: "ModelEntry") -> DeletionPlan:
 def delete_files(files: Sequence[Path], models_dir: Path) -> None:
     """Remove ``files``, then the folders that held them while empty (up to ``models_dir``).
 
-    Raises :class:`desktop.core.library.LibraryError` naming the file that could not be deleted.
+    Raises :class:`desktop.core.library.model_library.LibraryError` naming the file that could not be deleted.
     """
-    from desktop.core.library import LibraryError
+    from desktop.core.library.model_library import LibraryError
 
     for path in files:
         try:
@@ -76,7 +76,7 @@ def delete_files(files: Sequence[Path], models_dir: Path) -> None:
 @dataclass(frozen=True)
 class DiskUse:
     """Bytes used by the listed models: ``total`` (each file counted once), ``by_source`` (per
-    :data:`desktop.core.library.SOURCE_LABELS` key), the ``models_dir`` and the ``free`` bytes
+    :data:`desktop.core.library.model_library.SOURCE_LABELS` key), the ``models_dir`` and the ``free`` bytes
     on its disk (-1 when unknown)."""
 
     total: int

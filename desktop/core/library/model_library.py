@@ -3,8 +3,8 @@ models already in the huggingface_hub cache.
 
 Linked files are remembered by path (never copied); the models folder and the Hugging Face cache
 are scanned where they are. A split model (``name-00001-of-00003.gguf`` ...) is one entry, listed
-through its first part. Deleting and disk use are in :mod:`desktop.core.library_disk`, metadata in
-:mod:`desktop.core.models.metadata`, the folder itself in :mod:`desktop.core.models_folder`.
+through its first part. Deleting and disk use are in :mod:`desktop.core.library.disk`, metadata in
+:mod:`desktop.core.models.metadata`, the folder itself in :mod:`desktop.core.library.folder`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.hf_cache import hf_cache_dir, list_cached_gguf
-from desktop.core.library_disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
+from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf
+from desktop.core.library.disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
                                        delete_files, disk_use)
 from desktop.core.models.metadata import MetadataCache
-from desktop.core.models_folder import effective_models_dir, model_files
+from desktop.core.library.folder import effective_models_dir, model_files
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 
@@ -125,7 +125,7 @@ class ModelLibrary:
 
     ``settings`` is the live settings object (the window's), for the models folder the person
     chose; without it the settings file is read. ``hf_cache`` is the huggingface_hub cache folder
-    (default: found from the environment, see :mod:`desktop.core.hf_cache`).
+    (default: found from the environment, see :mod:`desktop.core.library.hf_cache`).
     """
 
     def __init__(self, paths: AppPaths, settings: Settings | None = None, hf_cache: Path | None = None) -> None:

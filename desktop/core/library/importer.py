@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop.core.library import ModelEntry, ModelLibrary, is_later_part, split_parts
+from desktop.core.library.model_library import ModelEntry, ModelLibrary, is_later_part, split_parts
 from desktop.core.engine.loader import ModelFileError, check_model_file
-from desktop.core.models_folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
+from desktop.core.library.folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
                                         copy_file)
 from desktop.core.system.paths import AppPaths
 
