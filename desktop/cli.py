@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from desktop import __version__
-from desktop.core.answer_recorder import AnswerRecorder
+from desktop.core.conversations.answer_recorder import AnswerRecorder
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.system.paths import AppPaths, app_paths
@@ -25,7 +25,7 @@ from desktop.core.system.settings import GenerationSettings, load_settings
 from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
 from desktop.cli_conversations import add_conversation_commands, open_store
 from desktop.cli_models import add_model_commands, run_model_command
-from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
+from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's public type

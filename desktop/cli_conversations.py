@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from desktop.core.conversation_io import ImportFormatError, export_conversations, import_file, write_export
-from desktop.core.db_recovery import open_store_with_recovery
+from desktop.core.conversations.export_import import ImportFormatError, export_conversations, import_file, write_export
+from desktop.core.conversations.recovery import open_store_with_recovery
 from desktop.core.system.paths import AppPaths
-from desktop.core.store import Store, StoreError
-from desktop.core.store_search import mark_matches
+from desktop.core.conversations.store import Store, StoreError
+from desktop.core.conversations.search import mark_matches
 
 
 def open_store(paths: AppPaths, err: TextIO | None = None) -> Store:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 
 COMMON = ("the a of to and in is it that for on with as was be this are by at or from have an not but "
           "they which you one all were we there can her has more if will about up out so what when "

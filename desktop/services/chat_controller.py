@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.prompt import messages_for_model
 from desktop.core.system.settings import AccelerationSettings, GenerationSettings, Settings
-from desktop.core.store import STREAMING, Conversation, Message, Store, suggest_title
+from desktop.core.conversations.store import STREAMING, Conversation, Message, Store, suggest_title
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService
 

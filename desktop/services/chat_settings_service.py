@@ -12,10 +12,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.chat_settings import generation_of, model_of, preset_of, snapshot
+from desktop.core.conversations.chat_settings import generation_of, model_of, preset_of, snapshot
 from desktop.core.system.settings import AccelerationSettings, GenerationSettings
-from desktop.core.store import Message, Store
-from desktop.core.store_model import Preset
+from desktop.core.conversations.store import Message, Store
+from desktop.core.conversations.records import Preset
 from desktop.services.chat_controller import ChatController
 from desktop.services.store_service import StoreService
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop.core.answer_recorder import AnswerRecorder
+from desktop.core.conversations.answer_recorder import AnswerRecorder
 from desktop.core.engine.loader import ModelFileError, open_runtime, prepare_model
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import GenerationSettings
-from desktop.core.store import COMPLETE, FAILED, STOPPED
+from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED
 
 
 KEEP_STATES = 32  # saved KV caches kept on disk (the most recent conversations)

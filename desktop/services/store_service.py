@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop.core.db_recovery import open_store_with_recovery
+from desktop.core.conversations.recovery import open_store_with_recovery
 from desktop.core.system.locks import READ_ONLY_MESSAGE
-from desktop.core.store import Store, StoreError
+from desktop.core.conversations.store import Store, StoreError
 
 Job = Callable[[Store], Any]
 Done = Callable[[Any], None]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.conversation_io import ImportFormatError, ImportResult, import_file, write_export
-from desktop.core.store import Store
+from desktop.core.conversations.export_import import ImportFormatError, ImportResult, import_file, write_export
+from desktop.core.conversations.store import Store
 from desktop.services.store_service import StoreService
 
 

@@ -8,7 +8,7 @@ from shiboken6 import isValid
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.core.text.markdown import MarkdownRenderer
-from desktop.core.store import STREAMING, Message
+from desktop.core.conversations.store import STREAMING, Message
 from desktop.ui.message_widget import MessageWidget
 
 WINDOW = 10  # messages built as widgets when a conversation opens (about a screenful)

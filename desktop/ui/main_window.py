@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
 
 from desktop.core.library.model_library import ModelEntry
 from desktop.core.text.markdown import MarkdownRenderer
-from desktop.core.store import Conversation, Message
+from desktop.core.conversations.store import Conversation, Message
 from desktop.core.system.network_guard import NetworkLog
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBr
                                QWidget)
 
 from desktop.core.text.markdown import MarkdownRenderer, split_blocks
-from desktop.core.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
+from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QInputDialog, QLabel, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from desktop.core.chat_settings import generation_of
+from desktop.core.conversations.chat_settings import generation_of
 from desktop.core.system.settings import GenerationSettings, default_threads
 
 NO_PRESET = "(no preset)"

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
                                QHBoxLayout, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
-from desktop.core.store import Conversation
+from desktop.core.conversations.store import Conversation
 
 
 GROUPS = ("Pinned", "Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
@@ -35,7 +35,7 @@ def date_group(conversation: Conversation, now: float | None = None) -> str:
 
 def snippet_html(snippet: str) -> str:
     """A search snippet with its matches highlighted (the store marks them with \x02..\x03)."""
-    from desktop.core.store_search import MATCH_END, MATCH_START
+    from desktop.core.conversations.search import MATCH_END, MATCH_START
 
     escaped = html.escape(snippet)
     return (escaped.replace(MATCH_START, "<span style='background:#ffd54f; color:black;'><b>")

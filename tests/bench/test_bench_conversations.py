@@ -19,9 +19,9 @@ import time
 import pytest
 
 from benchlib import median, proc_status, record, spawn_cove, spread, stop_process
-from desktop.core.db_recovery import open_store_with_recovery
+from desktop.core.conversations.recovery import open_store_with_recovery
 from desktop.core.system.paths import app_paths
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 from tests.big_database import build_big_database
 
 pytestmark = pytest.mark.bench

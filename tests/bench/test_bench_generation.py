@@ -331,7 +331,7 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
     from PySide6.QtWidgets import QApplication
 
     from desktop.core.text.markdown import LIGHT, MarkdownRenderer
-    from desktop.core.store import STREAMING, Message
+    from desktop.core.conversations.store import STREAMING, Message
     from desktop.ui.chat_view import ChatView
 
     def settle() -> float:

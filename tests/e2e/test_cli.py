@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from desktop import __version__
-from desktop.core.store import COMPLETE, Store
+from desktop.core.conversations.store import COMPLETE, Store
 
 
 def cove(paths, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:  # noqa: ANN001

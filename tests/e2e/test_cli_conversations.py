@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.system.paths import AppPaths, app_paths
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "chatgpt_conversations.json"

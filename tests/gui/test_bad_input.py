@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.core.store import COMPLETE
+from desktop.core.conversations.store import COMPLETE
 from tests.gui.conftest import ask
 
 

@@ -6,7 +6,7 @@ import time
 
 from PySide6.QtCore import Qt
 
-from desktop.core.store import COMPLETE, STOPPED, Store
+from desktop.core.conversations.store import COMPLETE, STOPPED, Store
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
 
 

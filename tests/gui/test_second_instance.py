@@ -7,7 +7,7 @@ import sqlite3
 from PySide6.QtCore import Qt
 
 from desktop.core.system.locks import READ_ONLY_MESSAGE
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 from tests.gui.conftest import start_app
 
 

@@ -8,7 +8,7 @@ import time
 from PySide6.QtCore import Qt
 
 from desktop.core.engine.loader import read_crash_marker, write_crash_marker
-from desktop.core.store import STREAMING
+from desktop.core.conversations.store import STREAMING
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, start_app
 
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
 from desktop.core.text.markdown import DARK, LIGHT
-from desktop.core.store import COMPLETE, Message
+from desktop.core.conversations.store import COMPLETE, Message
 from tests.gui.conftest import ask, start_app
 
 

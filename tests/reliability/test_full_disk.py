@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 from tests.gui.conftest import ask, start_app
 from tests.report import report
 

@@ -28,9 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.core.answer_recorder import FLUSH_INTERVAL_S
+from desktop.core.conversations.answer_recorder import FLUSH_INTERVAL_S
 from desktop.core.system.paths import AppPaths, app_paths
-from desktop.core.store import Store
+from desktop.core.conversations.store import Store
 from desktop.services.chat_controller import PAINT_INTERVAL_MS
 from tests.report import report
 

@@ -534,7 +534,7 @@ def nasty_folder(tmp_path: Path):  # noqa: ANN201
 
 def test_nastiest_files_through_the_window_give_a_banner_and_the_model_still_answers(
         qtbot, cove, starter_model: Path, layout: GGUFLayout, nasty_folder: Path) -> None:  # noqa: ANN001, F811
-    from desktop.core.store import COMPLETE
+    from desktop.core.conversations.store import COMPLETE
 
     loaded = cove.controller.model_path
     for name in NASTIEST:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.core.answer_recorder import FLUSH_INTERVAL_S, AnswerRecorder
-from desktop.core.store import COMPLETE, STOPPED, STREAMING, Store
+from desktop.core.conversations.answer_recorder import FLUSH_INTERVAL_S, AnswerRecorder
+from desktop.core.conversations.store import COMPLETE, STOPPED, STREAMING, Store
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.conversation_io import (
+from desktop.core.conversations.export_import import (
     FORMAT,
     ImportFormatError,
     export_json,
@@ -18,7 +18,7 @@ from desktop.core.conversation_io import (
     import_text,
     write_export,
 )
-from desktop.core.store import STOPPED, STREAMING, Store
+from desktop.core.conversations.store import STOPPED, STREAMING, Store
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt_conversations.json"
 CODE = "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone."

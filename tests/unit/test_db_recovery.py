@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.db_recovery import DAMAGED, MISSING_WAL, NOT_A_DATABASE, check_database, open_store_with_recovery
+from desktop.core.conversations.recovery import DAMAGED, MISSING_WAL, NOT_A_DATABASE, check_database, open_store_with_recovery
 from desktop.core.system.locks import FileLock, users_lock_path, window_lock_path
-from desktop.core.store import SCHEMA_VERSION, Store, StoreError
+from desktop.core.conversations.store import SCHEMA_VERSION, Store, StoreError
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -127,7 +127,7 @@ def test_missing_wal_while_shm_exists(tmp_path: Path) -> None:
     populate(path, conversations=5, messages=2)  # checkpointed at close
     child = textwrap.dedent(f"""
         import os
-        from desktop.core.store import Store
+        from desktop.core.conversations.store import Store
         s = Store({str(path)!r})
         c = s.create_conversation('late one')
         s.add_message(c.id, 'user', 'written to the log only')
@@ -152,7 +152,7 @@ def test_damage_with_a_leftover_wal_keeps_both(tmp_path: Path) -> None:
     pages, size = leaf_pages(path, "messages")  # before the crash: reading it later would checkpoint the log
     child = textwrap.dedent(f"""
         import os
-        from desktop.core.store import Store
+        from desktop.core.conversations.store import Store
         s = Store({str(path)!r})
         for i in range(5):
             c = s.create_conversation(f'crash {{i}}')
@@ -256,7 +256,7 @@ def test_a_repair_cut_short_leaves_the_original_in_place_and_starts_over(db: Pat
     pages, size = leaf_pages(db, "messages")
     flip(db, (pages[2] - 1) * size)
     damaged = db.read_bytes()
-    from desktop.core import db_recovery
+    from desktop.core.conversations import recovery as db_recovery
 
     real_salvage = db_recovery.salvage
 
@@ -346,7 +346,7 @@ def test_users_lock_is_shared_among_users_and_exclusive_for_repair(tmp_path: Pat
 # -- two processes at once -------------------------------------------------------------------------------
 WRITER = textwrap.dedent("""
     import sys
-    from desktop.core.db_recovery import open_store_with_recovery
+    from desktop.core.conversations.recovery import open_store_with_recovery
     store, report = open_store_with_recovery(sys.argv[1])
     tag, count = sys.argv[2], int(sys.argv[3])
     conv = store.create_conversation(f"writer {tag}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.store import (
+from desktop.core.conversations.store import (
     COMPLETE,
     FAILED,
     SCHEMA_VERSION,
@@ -270,7 +270,7 @@ def test_suggest_title() -> None:
 CHILD = textwrap.dedent(
     """
     import sys
-    from desktop.core.store import Store, STREAMING
+    from desktop.core.conversations.store import Store, STREAMING
     s = Store(sys.argv[1])
     conv = s.create_conversation("crash test")
     q = s.add_message(conv.id, "user", "the question")

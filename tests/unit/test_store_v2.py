@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.store import (
+from desktop.core.conversations.store import (
     MATCH_END,
     MATCH_START,
     MIGRATIONS,
@@ -21,7 +21,7 @@ from desktop.core.store import (
     StoreError,
     TreeMessage,
 )
-from desktop.core.store_search import fts_query, mark_matches
+from desktop.core.conversations.search import fts_query, mark_matches
 from tests.big_database import build_big_database
 
 

@@ -9,7 +9,7 @@ is what counts, and the operating system drops it when a process ends, even by `
   writer at a time, busy timeout) already makes its writes safe next to a window.
 * ``cove.sqlite3.users`` - the **users lock**: every process using the database holds it
   *shared*; repairing a damaged database (moving files aside) needs it *exclusive*, i.e. nobody
-  else has the file open. See :mod:`desktop.core.db_recovery`.
+  else has the file open. See :mod:`desktop.core.conversations.recovery`.
 
 POSIX systems use ``fcntl.flock``. Windows uses ``msvcrt.locking``, which has no shared mode: there
 a shared request takes no lock, and repair relies on Windows refusing to rename an open file.

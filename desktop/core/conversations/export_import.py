@@ -16,7 +16,7 @@ canonical (sorted keys, two-space indent, floats as Python's shortest round-trip
 export -> import -> export gives the same bytes.
 
 **Import** (:func:`import_file`, :func:`import_text`) recognises Cove JSON and ChatGPT's
-``conversations.json`` (or the ``.zip`` it comes in); see :mod:`desktop.core.chatgpt_import`.
+``conversations.json`` (or the ``.zip`` it comes in); see :mod:`desktop.core.conversations.chatgpt_import`.
 Everything is imported in one transaction: a malformed file, an unknown format, a newer version
 or an inconsistent conversation raises :class:`ImportFormatError` and imports nothing.
 """
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.system.atomic import write_text_atomic
-from desktop.core.chatgpt_import import looks_like_chatgpt, parse_chatgpt
-from desktop.core.store import Conversation, ConversationTree, Store, TreeMessage
+from desktop.core.conversations.chatgpt_import import looks_like_chatgpt, parse_chatgpt
+from desktop.core.conversations.store import Conversation, ConversationTree, Store, TreeMessage
 
 FORMAT = "cove-conversations"
 VERSION = 1

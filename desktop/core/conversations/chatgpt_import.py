@@ -14,7 +14,7 @@ hidden context (``is_visually_hidden_from_conversation``, ``user_editable_contex
 kept ancestor. Non-text parts of a message (images, files, audio) become a short placeholder such
 as ``[image]``; an audio part's transcription is kept as text.
 
-Errors are ``ValueError`` with a description; :mod:`desktop.core.conversation_io` adds context.
+Errors are ``ValueError`` with a description; :mod:`desktop.core.conversations.export_import` adds context.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from desktop.core.store_model import COMPLETE, STOPPED, ConversationTree, TreeMessage
+from desktop.core.conversations.records import COMPLETE, STOPPED, ConversationTree, TreeMessage
 
 _DROPPED_CONTENT = {"thoughts", "reasoning_recap", "user_editable_context", "model_editable_context",
                     "execution_output", "tether_browsing_display", "tether_quote", "system_error"}

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from desktop.core.store import COMPLETE, STREAMING
+from desktop.core.conversations.store import COMPLETE, STREAMING
 
 # write(content, status, stats): persists the answer's current text (status/stats None = unchanged)
 WriteFn = Callable[[str, str | None, dict[str, Any] | None], None]

@@ -8,11 +8,11 @@ Messages form a tree through ``parent_id``: regenerating an answer or editing a 
 sibling instead of overwriting, and ``conversations.leaf_id`` names the tip of the branch shown to
 the person (:meth:`Store.siblings` and :meth:`Store.switch_branch` move between versions).
 
-Schema 2 adds full-text search (:mod:`desktop.core.store_search`), pinning, soft delete with
+Schema 2 adds full-text search (:mod:`desktop.core.conversations.search`), pinning, soft delete with
 restore (a deleted conversation is invisible to every reading method until restored or purged),
 per-conversation settings as JSON and named presets.
 
-Opening a file that may be damaged goes through :func:`desktop.core.db_recovery.open_store_with_recovery`;
+Opening a file that may be damaged goes through :func:`desktop.core.conversations.recovery.open_store_with_recovery`;
 ``Store`` itself only refuses what it cannot use.
 """
 
@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from desktop.core.store_branches import BranchOperations
-from desktop.core.store_model import (
+from desktop.core.conversations.branches import BranchOperations
+from desktop.core.conversations.records import (
     COMPLETE,
     FAILED,
     ROLES,
@@ -46,8 +46,8 @@ from desktop.core.store_model import (
     decode_text,
     message_from_row,
 )
-from desktop.core.store_settings import SettingsOperations
-from desktop.core.store_search import MATCH_END, MATCH_START, SearchHit, SearchOperations
+from desktop.core.conversations.chat_presets import SettingsOperations
+from desktop.core.conversations.search import MATCH_END, MATCH_START, SearchHit, SearchOperations
 
 READ_ONLY_REASON = "This conversation database is open read-only; nothing can be changed here."
 

@@ -1,5 +1,5 @@
 """The message tree of a conversation: versions (siblings), switching branches, editing a
-question, and importing whole trees. Mixed into :class:`desktop.core.store.Store`; import the
+question, and importing whole trees. Mixed into :class:`desktop.core.conversations.store.Store`; import the
 store, not this module.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from desktop.core.store_model import ROLES, STATUSES, ConversationTree, Message, message_from_row
+from desktop.core.conversations.records import ROLES, STATUSES, ConversationTree, Message, message_from_row
 
 
 class BranchOperations:

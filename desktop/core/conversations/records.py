@@ -1,6 +1,6 @@
 """The conversation store's value types: statuses, errors, and the records it hands out.
 
-Kept apart from :mod:`desktop.core.store` so that the search, import and recovery modules can use
+Kept apart from :mod:`desktop.core.conversations.store` so that the search, import and recovery modules can use
 them without importing the store itself. Everything here is re-exported by ``store``; import it
 from there.
 """

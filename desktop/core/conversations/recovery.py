@@ -18,7 +18,7 @@ connection for the check, plain file copies for the repair), then renamed aside;
 with a new file.** The new database is first built completely as ``cove.sqlite3.recovering``:
 either a byte copy of the original (missing log, when SQLite finds the copy sound) or a fresh
 database filled row by row from a scratch copy of the original files (salvage,
-:mod:`desktop.core.db_salvage`), whose search index is rebuilt and whose ``integrity_check`` must
+:mod:`desktop.core.conversations.salvage`), whose search index is rebuilt and whose ``integrity_check`` must
 pass. Then ``cove.sqlite3`` is renamed to ``cove.sqlite3.damaged-<YYYYmmdd-HHMMSS>`` (its ``-wal``
 likewise; its ``-shm`` is kept with the bytes it had before the check) and the new file renamed
 into place. A crash in between leaves the untouched original (the repair starts over) or, once the
@@ -35,9 +35,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.core.db_salvage import SalvageResult, reference_objects, salvage
+from desktop.core.conversations.salvage import SalvageResult, reference_objects, salvage
 from desktop.core.system.locks import FileLock, users_lock_path
-from desktop.core.store import READ_ONLY_REASON, SCHEMA_VERSION, Store, StoreError, decode_text
+from desktop.core.conversations.store import READ_ONLY_REASON, SCHEMA_VERSION, Store, StoreError, decode_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NOT_A_DATABASE = "not_a_database"

@@ -1,5 +1,5 @@
 """Per-conversation settings and named presets: the store's JSON-valued records. Mixed into
-:class:`desktop.core.store.Store`; import the store, not this module.
+:class:`desktop.core.conversations.store.Store`; import the store, not this module.
 
 A conversation's settings are a free-form JSON object owned by the UI layer (for example
 ``{"model": ..., "system_prompt": ..., "temperature": ...}``); the store only keeps it.
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from desktop.core.store_branches import json_object
-from desktop.core.store_model import Preset, json_dict
+from desktop.core.conversations.branches import json_object
+from desktop.core.conversations.records import Preset, json_dict
 
 
 class SettingsOperations:

@@ -1,6 +1,6 @@
 """Full-text search over messages (SQLite FTS5), safe for whatever a person types.
 
-The index is ``messages_fts`` (schema 2 of :mod:`desktop.core.store`): an external-content FTS5
+The index is ``messages_fts`` (schema 2 of :mod:`desktop.core.conversations.store`): an external-content FTS5
 table over ``messages.content`` with the ``unicode61 remove_diacritics 2`` tokenizer, kept in step
 by triggers. A query is split into words the way that tokenizer splits text; each word is quoted
 (so FTS5 operators such as ``AND``, ``NEAR``, ``*``, ``"`` or ``:`` typed by a person are plain
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from desktop.core.store_model import StoreError
+from desktop.core.conversations.records import StoreError
 
 MATCH_START = "\x02"  # starts a matched word in SearchHit.snippet
 MATCH_END = "\x03"  # ends it
@@ -96,7 +96,7 @@ def is_index_damaged(exc: BaseException) -> bool:
 
 
 class SearchOperations:
-    """Search methods of :class:`desktop.core.store.Store` (mixed in; import the store)."""
+    """Search methods of :class:`desktop.core.conversations.store.Store` (mixed in; import the store)."""
 
     _db: sqlite3.Connection
     _transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]

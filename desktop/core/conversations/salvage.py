@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from desktop.core.store import COMPLETE, MIGRATIONS, ROLES, STATUSES, Store, StoreError, decode_text
+from desktop.core.conversations.store import COMPLETE, MIGRATIONS, ROLES, STATUSES, Store, StoreError, decode_text
 
 LINEAR_MARGIN = 1024  # rowids past the highest known one that are still tried one by one
 LINEAR_LIMIT = 20_000  # at most this many one-by-one tries per damaged stretch (known rowids may be garbage)
