@@ -15,7 +15,7 @@ from desktop import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command line."""
-    from desktop.cli import add_commands
+    from desktop.cli.main import add_commands
 
     parser = argparse.ArgumentParser(prog="cove", description="Private, offline chat with local language models.")
     parser.add_argument("--version", action="version", version=f"cove {__version__}")
@@ -40,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.self_test:
-        from desktop.self_test import run_self_test
+        from desktop.cli.self_test import run_self_test
 
         return run_self_test()
     if args.command:
-        from desktop.cli import run
+        from desktop.cli.main import run
 
         return run(args)
     from desktop.app import run_gui

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.bench_measure import stop_process  # noqa: F401 - re-exported for the bench tests
+from desktop.cli.bench_measure import stop_process  # noqa: F401 - re-exported for the bench tests
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "test-artifacts" / "bench.txt"

@@ -1,6 +1,6 @@
 """The fit estimate against the resident memory of a real process, for both real models.
 
-What is measured (see desktop/core/models/fit.py): a child process (``python -m desktop.bench
+What is measured (see desktop/core/models/fit.py): a child process (``python -m desktop.cli.bench
 --memory-child``) imports Cove's runtime, reads its own VmRSS from /proc/self/status (the
 baseline: Python, Cove's core, the llama.cpp libraries), loads the model with ``Runtime`` at the
 given context, answers once, and reads VmRSS again. ``measured`` is the difference: everything the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.bench_measure import measure_memory
+from desktop.cli.bench_measure import measure_memory
 from desktop.core.models.fit import estimate
 from desktop.core.models.gguf import read_gguf
 from desktop.core.system.hardware import cpu_info

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.bench_measure import measure_memory
+from desktop.cli.bench_measure import measure_memory
 from desktop.core.system.hardware import detect
 from desktop.core.hub.client import HubClient
 from desktop.core.models.names import group_files

@@ -51,7 +51,7 @@ def test_self_test_answers_and_writes_nothing_to_the_users_data(tmp_path: Path, 
 
 def test_self_test_fails_with_one_line_when_the_model_is_missing(monkeypatch: pytest.MonkeyPatch, capsys):
     import desktop.core.library.model_library as library
-    from desktop.self_test import run_self_test
+    from desktop.cli.self_test import run_self_test
 
     monkeypatch.setattr(library, "starter_model_path", lambda: None)
     assert run_self_test() == 1

@@ -214,6 +214,6 @@ def test_only_hub_imports_huggingface_hub_and_lazily() -> None:
             if any(n.split(".")[0] in ("huggingface_hub", "httpx2") for n in names):
                 importers.append(path.name)
     assert set(importers) == {"hub.py"}
-    code = "import sys, desktop.core.hub.client, desktop.cli; print('huggingface_hub' in sys.modules)"
+    code = "import sys, desktop.core.hub.client, desktop.cli.main; print('huggingface_hub' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

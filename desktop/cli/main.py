@@ -2,7 +2,7 @@
 
 ``cove chat [--model FILE] "prompt"`` streams an answer and stores the exchange;
 ``cove models`` lists the library; ``cove search``, ``cove export`` and ``cove import`` are in
-:mod:`desktop.cli_conversations`. Every command opens the database with recovery: a damaged file is
+:mod:`desktop.cli.conversations`. Every command opens the database with recovery: a damaged file is
 kept aside and what can be read is recovered, said once on standard error. The command line takes
 no window lock: next to a running window, SQLite's locking (WAL, one writer at a time, busy
 timeout) keeps concurrent writes safe.
@@ -22,9 +22,9 @@ from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.system.settings import GenerationSettings, load_settings
-from desktop.cli_conversations import COMMANDS as CONVERSATION_COMMANDS
-from desktop.cli_conversations import add_conversation_commands, open_store
-from desktop.cli_models import add_model_commands, run_model_command
+from desktop.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
+from desktop.cli.conversations import add_conversation_commands, open_store
+from desktop.cli.models import add_model_commands, run_model_command
 from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
 
 
@@ -52,7 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument("--threads", type=int, default=0, help="threads (default: Cove's setting for this machine)")
     bench.add_argument("--model", action="append", help="also measure this GGUF file (repeatable)")
-    from desktop.bench import add_child_arguments
+    from desktop.cli.bench import add_child_arguments
 
     add_child_arguments(bench)
     models = sub.add_parser("models", help="list the models Cove knows, import one, or find one on the Hugging Face Hub")
@@ -64,7 +64,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - arg
     removing = actions.add_parser("rm", help="delete a model from the models folder, or forget a linked one")
     removing.add_argument("name", help="the model's name, file name or path (as `cove models` lists it)")
     removing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    add_model_commands(actions)  # search, files (desktop/cli_models.py)
+    add_model_commands(actions)  # search, files (desktop/cli/models.py)
     add_conversation_commands(sub)
 
 
@@ -251,12 +251,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "hardware":
         return cmd_hardware(args)
     if args.command == "bench" and args.memory_child:  # the benchmark's child process (frozen app)
-        from desktop.bench_measure import memory_child
+        from desktop.cli.bench_measure import memory_child
 
         return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill, args.flash)
     paths = app_paths(args.basedir).ensure()
     if args.command == "bench":
-        from desktop.bench import run_bench
+        from desktop.cli.bench import run_bench
 
         return run_bench(args, paths)
     if args.command == "chat":

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop.bench_measure import (Speed, cove_speed, find_llama_bench, gui_stall, last_gui_stall, llama_bench,
+from desktop.cli.bench_measure import (Speed, cove_speed, find_llama_bench, gui_stall, last_gui_stall, llama_bench,
                                    measure_memory, memory_child, raw_llama, raw_speed, startup)
 
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
@@ -297,8 +297,8 @@ def format_table(rows: list[Row], columns: list[str], machine: str, seconds: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m desktop.bench --memory-child MODEL ...`` (the memory measurement's child)."""
-    parser = argparse.ArgumentParser(prog="python -m desktop.bench")
+    """``python -m desktop.cli.bench --memory-child MODEL ...`` (the memory measurement's child)."""
+    parser = argparse.ArgumentParser(prog="python -m desktop.cli.bench")
     add_child_arguments(parser)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

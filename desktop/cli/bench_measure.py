@@ -1,6 +1,6 @@
 """Measurements behind ``cove bench``: speed runs, llama-bench, start-up, resident memory.
 
-Kept apart from :mod:`desktop.bench` (which decides what to run and prints the table). The raw
+Kept apart from :mod:`desktop.cli.bench` (which decides what to run and prints the table). The raw
 llama-cpp-python baseline uses the very ``llama_cpp`` module :mod:`desktop.core.engine.runtime` loaded
 (``runtime.llama_cpp``): the same library, so the comparison is of Cove's code path only.
 """
@@ -192,7 +192,7 @@ def memory_child_command(model: Path, n_ctx: int, repack: bool, threads: int, fi
             "--threads", str(threads)] + (["--fill"] if fill else []) + (["--flash"] if flash else [])
     if getattr(sys, "frozen", False):
         return [sys.executable, "bench", *args]
-    return [sys.executable, "-m", "desktop.bench", *args]
+    return [sys.executable, "-m", "desktop.cli.bench", *args]
 
 
 def measure_memory(model: Path, n_ctx: int, repack: bool, threads: int, fill: bool = False,

@@ -76,7 +76,7 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
     """Download ``args.file`` (all parts of its split model) from ``args.repo``; 0, or 1 with one line."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     err = err or sys.stderr  # resolved at call time (tests capture sys.stderr)
-    from desktop.cli_models import fail, hub_client
+    from desktop.cli.models import fail, hub_client
     from desktop.core.downloads.download import DownloadError, download_model
     from desktop.core.hub.client import HubError
 

@@ -8,7 +8,7 @@ failure exit with status 1 and one line ``cove: reason`` on standard error. ``--
 same as JSON for scripts.
 
 Adding a ``cove models`` subcommand: write ``add_X(actions)`` and ``cmd_X(args, paths)`` and
-list them in :data:`COMMANDS`; ``desktop/cli.py`` registers and dispatches everything listed there.
+list them in :data:`COMMANDS`; ``desktop/cli/main.py`` registers and dispatches everything listed there.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
-from desktop.cli_pull import add_pull_command, cmd_models_pull
+from desktop.cli.pull import add_pull_command, cmd_models_pull
 from desktop.core.system.paths import AppPaths
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = No
 COMMANDS: dict[str, tuple[Callable[[Actions], None], Handler]] = {
     "search": (add_search, cmd_search),
     "files": (add_files, cmd_files),
-    "pull": (add_pull_command, cmd_models_pull),   # desktop/cli_pull.py
+    "pull": (add_pull_command, cmd_models_pull),   # desktop/cli/pull.py
 }
 
 
