@@ -30,10 +30,10 @@ from desktop.services.library_service import LibraryService
 from desktop.services.transfer_service import TransferService
 from desktop.services.secrets_service import SecretsService
 from desktop.services.store_service import StoreService
-from desktop.ui.download_pane import DownloadPane
-from desktop.ui.library_pane import LibraryPane
+from desktop.ui.models.download_pane import DownloadPane
+from desktop.ui.models.library_pane import LibraryPane
 from desktop.ui.main_window import MainWindow
-from desktop.ui.models_dialog import ModelsDialog
+from desktop.ui.models.models_dialog import ModelsDialog
 from desktop.ui.theme import app_icon, apply_palette
 
 

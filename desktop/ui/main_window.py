@@ -19,8 +19,8 @@ from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.services.transfer_service import TransferService, format_for
 from desktop.services.secrets_service import SecretsService
-from desktop.ui.chat_view import ChatView
-from desktop.ui.composer import Composer
+from desktop.ui.chat.chat_view import ChatView
+from desktop.ui.chat.composer import Composer
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.theme import current_theme
 
@@ -300,9 +300,9 @@ class MainWindow(QMainWindow):
 
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
-        from desktop.ui.hardware_panel import HardwarePanel
-        from desktop.ui.privacy_panel import PrivacyPanel
-        from desktop.ui.settings_dialog import SettingsDialog
+        from desktop.ui.settings.hardware_panel import HardwarePanel
+        from desktop.ui.settings.privacy_panel import PrivacyPanel
+        from desktop.ui.settings.settings_dialog import SettingsDialog
 
         c = self.controller
         hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},

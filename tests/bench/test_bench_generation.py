@@ -332,7 +332,7 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
 
     from desktop.core.text.markdown import LIGHT, MarkdownRenderer
     from desktop.core.conversations.store import STREAMING, Message
-    from desktop.ui.chat_view import ChatView
+    from desktop.ui.chat.chat_view import ChatView
 
     def settle() -> float:
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from desktop.ui.hardware_panel import CPU_ONLY_EXPLANATION
+from desktop.ui.settings.hardware_panel import CPU_ONLY_EXPLANATION
 from tests.gui.conftest import ask
 
 

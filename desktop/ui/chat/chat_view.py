@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWi
 
 from desktop.core.text.markdown import MarkdownRenderer
 from desktop.core.conversations.store import STREAMING, Message
-from desktop.ui.message_widget import MessageWidget
+from desktop.ui.chat.message_widget import MessageWidget
 
 WINDOW = 10  # messages built as widgets when a conversation opens (about a screenful)
 BATCH = 10   # more built each time the person scrolls past them

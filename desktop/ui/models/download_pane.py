@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QHeaderView, Q
 from desktop.services.download_service import DownloadService
 from desktop.services.hub_service import FileVerdict, HubService
 from desktop.services.secrets_service import SecretsService
-from desktop.ui.downloads_list import DownloadsList, human_size
+from desktop.ui.models.downloads_list import DownloadsList, human_size
 
 SORTS = (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Recently updated", "recent"))
 OFFLINE_TEXT = ("You are offline: Cove cannot reach the Hugging Face Hub. Your models and conversations "

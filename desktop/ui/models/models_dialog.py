@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QTabWidget, QVBoxLayout, QWidget
 
-from desktop.ui.download_pane import DownloadPane
-from desktop.ui.library_pane import LibraryPane
+from desktop.ui.models.download_pane import DownloadPane
+from desktop.ui.models.library_pane import LibraryPane
 
 DOWNLOAD_TAB, LIBRARY_TAB = "Download", "Library"
 
