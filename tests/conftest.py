@@ -80,11 +80,11 @@ def gemma_model() -> Path:
 
 @pytest.fixture
 def fake_hub(starter_model: Path, monkeypatch: pytest.MonkeyPatch):
-    """A fake Hugging Face Hub on 127.0.0.1 (tests/fakehub.py) serving the real SmolLM2 file as
+    """A fake Hugging Face Hub on 127.0.0.1 (tests/helpers/fakehub.py) serving the real SmolLM2 file as
     ``SMOL_REPO``/``SMOL_FILE``; HF_ENDPOINT points at it and huggingface_hub's offline mode is off."""
     import huggingface_hub.constants
 
-    from tests.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
+    from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
 
     hub = FakeHub().start()
     hub.add_repo(SMOL_REPO, {SMOL_FILE: starter_model}, downloads=50_000, likes=120)
@@ -98,7 +98,7 @@ def fake_hub(starter_model: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def fake_hub_gemma(fake_hub, gemma_model: Path):  # noqa: ANN001
     """``fake_hub`` also serving the real Gemma 3 270M file as ``GEMMA_REPO``/``GEMMA_FILE``."""
-    from tests.fakehub import GEMMA_FILE, GEMMA_REPO
+    from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO
 
     fake_hub.add_repo(GEMMA_REPO, {GEMMA_FILE: gemma_model}, downloads=30_000, likes=80, license="gemma")
     return fake_hub
@@ -125,7 +125,7 @@ def paths(tmp_path: Path, probed_cache: Path) -> AppPaths:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
     """Print the reliability figures as one line at the end of the run."""
-    from tests.report import summary_line
+    from tests.helpers.report import summary_line
 
     line = summary_line()
     if line:

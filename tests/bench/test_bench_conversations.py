@@ -22,7 +22,7 @@ from benchlib import median, proc_status, record, spawn_cove, spread, stop_proce
 from desktop.core.conversations.recovery import open_store_with_recovery
 from desktop.core.system.paths import app_paths
 from desktop.core.conversations.store import Store
-from tests.big_database import build_big_database
+from tests.helpers.big_database import build_big_database
 
 pytestmark = pytest.mark.bench
 

@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt
 from benchlib import LoopMonitor, median, percentile, record, spread
 from desktop.core.downloads.download import download_model
 from desktop.core.hub.client import HubClient
-from tests.fakehub import GEMMA_FILE, GEMMA_REPO
+from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO
 from tests.gui.conftest import start_app
 
 pytestmark = pytest.mark.bench
@@ -34,7 +34,7 @@ ROUNDS = 3
 SERVE = """
 import sys
 from pathlib import Path
-from tests.fakehub import FakeHub, GEMMA_FILE, GEMMA_REPO
+from tests.helpers.fakehub import FakeHub, GEMMA_FILE, GEMMA_REPO
 hub = FakeHub().start()
 hub.add_repo(GEMMA_REPO, {GEMMA_FILE: Path(sys.argv[1])})
 print(hub.url, flush=True)

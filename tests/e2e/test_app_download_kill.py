@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.system.paths import app_paths
-from tests.fakehub import SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO
 from tests.gui.conftest import start_app
 
 pytestmark = pytest.mark.e2e

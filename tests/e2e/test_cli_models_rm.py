@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.system.paths import AppPaths, app_paths
-from tests.unit.test_hf_cache import SHA_NEW, cache_file
+from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
 
 MB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[2]

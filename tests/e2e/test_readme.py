@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.xscreen import screenshot, stop_group, virtual_screen
+from tests.helpers.xscreen import screenshot, stop_group, virtual_screen
 
 ARTIFACTS = REPO / "test-artifacts"
 

@@ -19,7 +19,7 @@ from desktop.core.models.names import group_files
 from desktop.core.engine.probe import probe_model
 from desktop.core.system.settings import AccelerationSettings
 from desktop.core.hub.remote_fit import default_context, fit_estimate, fit_verdict, remote_info
-from tests.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")]

@@ -14,7 +14,7 @@ from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings, load_settings
 from desktop.services.library_service import LibraryService
 from desktop.ui.models.library_pane import COLUMNS, LibraryPane
-from tests.unit.test_hf_cache import SHA_NEW, cache_file
+from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 
 TASK_TIMEOUT_MS = 90_000  # an import probes the model in a child process
 COPY_NAME = "SmolLM2-135M-Instruct.Q4_1"

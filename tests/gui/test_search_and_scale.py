@@ -6,7 +6,7 @@ import time
 
 from PySide6.QtCore import Qt
 
-from tests.big_database import NEEDLE, build_big_database
+from tests.helpers.big_database import NEEDLE, build_big_database
 from tests.gui.conftest import start_app
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.installers.figures import FIGURES
-from tests.xscreen import screenshot, stop_group, virtual_screen
+from tests.helpers.xscreen import screenshot, stop_group, virtual_screen
 from tests.installers.test_self_test import SELF_TEST_LINE, files_under, isolated_env
 
 pytestmark = [pytest.mark.installer, pytest.mark.e2e]
@@ -251,7 +251,7 @@ def test_portable_tarball_installs_for_one_user_and_uninstalls_without_touching_
 def test_installed_app_searches_and_pulls_from_the_hub(installed: Path, tmp_path: Path, fake_hub, starter_model: Path):
     """The bundle carries the Hub client (huggingface_hub and what it imports): search and a
     verified pull against the fake Hub work from the installed binary."""
-    from tests.fakehub import SMOL_FILE, SMOL_REPO
+    from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO
 
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir()

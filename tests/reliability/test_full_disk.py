@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 from desktop.core.conversations.store import Store
 from tests.gui.conftest import ask, start_app
-from tests.report import report
+from tests.helpers.report import report
 
 
 def fill_disk(app) -> None:  # noqa: ANN001

@@ -32,7 +32,7 @@ from desktop.core.conversations.answer_recorder import FLUSH_INTERVAL_S
 from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.conversations.store import Store
 from desktop.services.chat_controller import PAINT_INTERVAL_MS
-from tests.report import report
+from tests.helpers.report import report
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).with_name("kill_harness.py")

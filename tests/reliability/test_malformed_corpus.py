@@ -39,10 +39,10 @@ from desktop.core.models import gguf
 from desktop.core.system.atomic import read_json
 from desktop.core.engine.loader import ModelFileError, prepare_model
 from desktop.core.system.paths import app_paths
-from tests.gguf_builder import (ARR, F32, F64, I32, STR, U8, U32, U64, GGUFLayout, Raw, arch, build_gguf,
+from tests.helpers.gguf_builder import (ARR, F32, F64, I32, STR, U8, U32, U64, GGUFLayout, Raw, arch, build_gguf,
                                 copy_prefix, enc_str, patch_bytes, rewrite_metadata, scan_gguf)
 from tests.gui.conftest import ask, cove  # noqa: F401 - the real window, offscreen, and its fixture
-from tests.report import report
+from tests.helpers.report import report
 
 MUTATIONS = 160
 TRUNCATIONS = 64

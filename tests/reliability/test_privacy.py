@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 
 from desktop.core.system.network_guard import NetworkRefused, network_purpose
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
-from tests.report import report
+from tests.helpers.report import report
 
 AUDITED: list[tuple[str, object]] = []
 _AUDITING = threading.Event()

@@ -1,7 +1,7 @@
 """Hostile chat templates inside real model files, through the probe, the runtime and the window.
 
 Copies of the real starter GGUF whose ``tokenizer.chat_template`` is a code-execution payload or
-a runaway template (``tests.gguf_builder.rewrite_metadata``):
+a runaway template (``tests.helpers.gguf_builder.rewrite_metadata``):
 
 (a) the quarantine probe accepts each one with Cove's built-in ChatML template instead
     (``builtin_template`` and a ``template_problem`` that names what the template did), within
@@ -33,10 +33,10 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from desktop.core.engine.chat_template import CHATML_TEMPLATE, RENDER_SECONDS
 from desktop.core.engine.probe import TEMPLATE_SECONDS, probe_model
 from desktop.core.engine.runtime import GenerationError, LoadConfig, Runtime
-from tests.gguf_builder import STR, rewrite_metadata
+from tests.helpers.gguf_builder import STR, rewrite_metadata
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
-from tests.report import report
-from tests.unit.test_chat_template import MESSAGES, PAYLOADS, RUNAWAYS
+from tests.helpers.report import report
+from tests.unit.core.engine.test_chat_template import MESSAGES, PAYLOADS, RUNAWAYS
 
 PROBE_LIMIT_S = 60.0  # generous: other work may share this machine's two cores
 STALL_LIMIT_MS = 250

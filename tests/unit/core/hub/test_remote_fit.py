@@ -15,8 +15,8 @@ from desktop.core.hub.client import HubClient
 from desktop.core.models.names import group_files
 from desktop.core.engine.loader import ModelFileError, check_fit
 from desktop.core.hub.remote_fit import fit_estimate, fit_verdict, remote_header, remote_info
-from tests import gguf_builder as gb
-from tests.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO, FakeHub
+from tests.helpers import gguf_builder as gb
+from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO, FakeHub
 
 MIB = 1 << 20
 AVX2 = frozenset({"avx", "avx2", "fma", "f16c"})

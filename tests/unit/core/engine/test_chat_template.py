@@ -24,7 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from desktop.core.engine.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, ChatTemplate,
                                          TemplateError, TemplateRefusal, merge_system_into_first_user)
 from desktop.core.models.gguf import read_gguf
-from tests.report import report
+from tests.helpers.report import report
 
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},

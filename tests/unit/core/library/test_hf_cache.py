@@ -10,7 +10,7 @@ import pytest
 from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf, repo_id_from_folder
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import app_paths
-from tests.gguf_builder import build_gguf
+from tests.helpers.gguf_builder import build_gguf
 
 SHA_OLD = "a" * 40
 SHA_NEW = "b" * 40

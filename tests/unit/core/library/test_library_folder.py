@@ -15,7 +15,7 @@ from desktop.core.library.folder import (Cancelled, MoveError, carry_probe_verdi
 from desktop.core.system.paths import app_paths
 from desktop.core.engine.probe import cache_key
 from desktop.core.system.settings import Settings, load_settings, save_settings
-from tests.gguf_builder import build_gguf
+from tests.helpers.gguf_builder import build_gguf
 
 SHM = Path("/dev/shm")
 

@@ -9,7 +9,7 @@ import pytest
 
 from desktop.core.hub.client import RemoteFile
 from desktop.core.models.names import group_files, is_projector, quantization, safe_relative_path, split_group
-from tests.fakehub import HOSTILE_NAMES
+from tests.helpers.fakehub import HOSTILE_NAMES
 
 
 @pytest.mark.parametrize("name", ["model.gguf", "sub/dir/m-Q4_K_M.gguf", "Q8_0/x-00001-of-00002.gguf",

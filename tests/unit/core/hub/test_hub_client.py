@@ -15,7 +15,7 @@ from desktop.core.system import network_guard
 from desktop.core.hub.client import HubClient, HubError, RemoteFile
 from desktop.core.hub.errors import OFFLINE_MESSAGE
 from tests.conftest import REPO
-from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
+from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
 
 DATA = bytes(range(256)) * 64
 

@@ -14,7 +14,7 @@ from desktop.core.downloads.queue import (
 )
 from desktop.core.downloads.download import partial_size
 from desktop.core.hub.client import HubClient, RemoteFile
-from tests.fakehub import SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO
 
 MB = 1 << 20
 

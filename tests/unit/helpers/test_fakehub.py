@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
+from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
 
 DATA = bytes(range(256)) * 400  # 102,400 bytes
 

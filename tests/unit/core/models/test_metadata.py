@@ -11,7 +11,7 @@ from desktop.core.library.model_library import ModelLibrary
 from desktop.core.models.metadata import (MetadataCache, ModelMetadata, format_parameters, format_size,
                                          read_metadata)
 from desktop.core.system.paths import app_paths
-from tests.gguf_builder import STR, U32, arch, build_gguf
+from tests.helpers.gguf_builder import STR, U32, arch, build_gguf
 
 
 def test_real_starter_metadata(starter_model: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from desktop.__main__ import main
 from tests.conftest import REPO
-from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
+from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
 
 
 def cove(capsys: pytest.CaptureFixture, tmp_path: Path, *argv: str) -> tuple[int, str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from desktop.core.downloads.download import download_model
 from desktop.core.hub.client import HubClient
-from tests.fakehub import SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO
 
 
 def test_a_session_sends_only_the_requests_the_person_asked_for(fake_hub, tmp_path: Path,

@@ -12,8 +12,8 @@ from desktop.core.library.model_library import LibraryError, ModelLibrary, split
 from desktop.core.library.disk import DELETE, FORGET, REFUSE, disk_use
 from desktop.core.system.paths import app_paths
 from desktop.core.system.settings import Settings
-from tests.gguf_builder import arch, build_gguf
-from tests.unit.test_hf_cache import SHA_NEW, cache_file
+from tests.helpers.gguf_builder import arch, build_gguf
+from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from desktop.core.downloads.download import (
 from desktop.core.hub.client import HubClient, RemoteFile
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import app_paths
-from tests.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
+from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
 
 MB = 1 << 20
 

@@ -22,7 +22,7 @@ from desktop.core.conversations.store import (
     TreeMessage,
 )
 from desktop.core.conversations.search import fts_query, mark_matches
-from tests.big_database import build_big_database
+from tests.helpers.big_database import build_big_database
 
 
 @pytest.fixture

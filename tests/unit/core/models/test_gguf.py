@@ -16,7 +16,7 @@ import pytest
 
 from desktop.core.models import gguf
 from desktop.core.models.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
-from tests.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
+from tests.helpers.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
                                 build_gguf, enc_str)
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

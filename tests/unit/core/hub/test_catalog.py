@@ -9,7 +9,7 @@ import pytest
 from desktop.core.hub.catalog import CatalogError, find_choice, load_catalog, parse_catalog
 from desktop.core.hub.client import HubClient
 from desktop.core.models.names import group_files, quantization
-from tests.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
+from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO, FakeHub
 
 
 def test_the_shipped_catalog_is_valid_and_covers_the_families() -> None:

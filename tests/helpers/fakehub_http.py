@@ -1,5 +1,5 @@
 """The fake Hub's HTTP side: the records it serves (repositories, files, misbehaviour switches, the
-request log) and the request handler. The public face is :class:`tests.fakehub.FakeHub`."""
+request log) and the request handler. The public face is :class:`tests.helpers.fakehub.FakeHub`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
-    from tests.fakehub import FakeHub
+    from tests.helpers.fakehub import FakeHub
 
 _CHUNK = 64 * 1024
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, for the whole session

@@ -16,7 +16,7 @@ from desktop.core.library.folder import Cancelled
 from desktop.core.system.paths import AppPaths
 from desktop.core.engine.probe import cache_key
 from desktop.core.system.settings import Settings
-from tests.gguf_builder import build_gguf, copy_prefix
+from tests.helpers.gguf_builder import build_gguf, copy_prefix
 
 
 def library(paths: AppPaths, tmp_path: Path, folder: Path | None = None) -> ModelLibrary:
