@@ -30,9 +30,6 @@ from typing import Any
 from desktop.core.system.atomic import read_json, write_json_atomic
 
 MARK = "COVE_PROBE "
-# Test hook: makes the child abort like llama.cpp's repacking crash on AMX CPUs, so the fallback
-# can be tested on machines where that crash does not happen.
-SIMULATE_REPACK_CRASH_ENV = "COVE_PROBE_SIMULATE_REPACK_CRASH"
 PROBE_PROMPT = "In one short sentence, what colour is the sky on a clear day?"
 PROBE_CONVERSATION = [
     {"role": "system", "content": "You are a helpful assistant."},
@@ -205,8 +202,6 @@ def child_main(argv: list[str] | None = None) -> int:
     except GGUFError as exc:
         return report(False, str(exc))
     stage = "load"
-    if args.extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
-        os.abort()
     from desktop.core.engine.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
     from desktop.core.engine.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
     from desktop.core.system.settings import GenerationSettings

@@ -33,6 +33,10 @@ from desktop.core.engine.prompt import messages_for_model
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
 LLAMA_CPP_VERSION: str = llama_cpp.__version__
+# Set (to anything) to make every load with weight repacking abort the process, as llama.cpp's
+# repacking does on Xeons with AMX: the probe then falls back, and a test that builds a repacking
+# runtime without the probe's verdict takes the whole run down, on every machine.
+SIMULATE_REPACK_CRASH_ENV = "COVE_PROBE_SIMULATE_REPACK_CRASH"
 CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0, "q4_0": llama_lib.GGML_TYPE_Q4_0}
 
 
@@ -85,13 +89,14 @@ class GenerationError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadConfig:
-    """How a model is loaded. ``use_extra_bufts`` enables llama.cpp's weight repacking,
-    which is fast but crashes on some CPUs: the quarantine probe decides it per machine."""
+    """How a model is loaded. ``use_extra_bufts`` enables llama.cpp's weight repacking, which is
+    fast but crashes on some CPUs (Xeons with AMX): it is off unless the quarantine probe's verdict
+    for this file, build and CPU turns it on (:func:`desktop.core.engine.loader.prepare_model`)."""
 
     n_ctx: int = 0
     n_threads: int = 0
     n_batch: int = 512
-    use_extra_bufts: bool = True
+    use_extra_bufts: bool = False
     n_gpu_layers: int = 0
     builtin_template: bool = False  # True: ignore the model's chat template, use ChatML
     template_note: str = ""         # why the model's own template is not used
@@ -200,6 +205,8 @@ class Runtime:
         flash_attn = config.flash_attn or cache_type != "f16"  # llama.cpp needs it for a quantized V cache
         self.config = dataclasses.replace(config, n_ctx=n_ctx, n_threads=n_threads, flash_attn=flash_attn,
                                           cache_type=cache_type)
+        if config.use_extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
+            os.abort()  # what llama.cpp's repacking does on an AMX Xeon, on any machine (tests)
         try:
             with _model_params(use_extra_bufts=config.use_extra_bufts):
                 self._llm = llama_cpp.Llama(

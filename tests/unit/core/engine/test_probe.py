@@ -17,7 +17,8 @@ from desktop.core.engine.loader import (
     write_crash_marker,
 )
 from desktop.core.system.paths import AppPaths
-from desktop.core.engine.probe import SIMULATE_REPACK_CRASH_ENV, probe_model
+from desktop.core.engine.probe import probe_model
+from desktop.core.engine.runtime import SIMULATE_REPACK_CRASH_ENV
 
 
 @pytest.fixture(scope="module")
