@@ -173,10 +173,10 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
 def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
     """Validate and probe a model file (in a child process), then copy or link it into the library."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    from desktop.core.engine.loader import import_model
+    from desktop.core.library.importer import import_model_file
 
     try:
-        entry = import_model(Path(args.file), paths, link=args.link)
+        entry = import_model_file(Path(args.file), paths, link=args.link)
     except ModelFileError as exc:
         return _fail(str(exc))
     out.write(f"imported {entry.name} ({entry.size / 1e6:.0f} MB) -> {entry.path}\n")

@@ -174,15 +174,3 @@ def load_runtime(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int = 
     """Check, probe and load a model; returns a :class:`desktop.core.engine.runtime.Runtime`."""
     info, config = prepare_model(path, paths, n_ctx=n_ctx, n_threads=n_threads, probe_timeout=probe_timeout)
     return open_runtime(info, config, paths)
-
-
-def import_model(path: Path, paths: AppPaths, *, link: bool = False) -> Any:
-    """Check and probe ``path``, then copy it into the models folder (or remember it where it is).
-
-    Nothing is written to the library unless the file passed both checks; a copy is made under a
-    temporary name and renamed only once complete. Returns the library entry. (The work is done by
-    :func:`desktop.core.library.importer.import_model_file`, which also reports progress.)
-    """
-    from desktop.core.library.importer import import_model_file
-
-    return import_model_file(path, paths, link=link)

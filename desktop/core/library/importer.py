@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.library.model_library import ModelEntry, ModelLibrary, is_later_part, split_parts
-from desktop.core.engine.loader import ModelFileError, check_model_file
+from desktop.core.engine.loader import ModelFileError, check_model_file, prepare_model
 from desktop.core.library.folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
                                         copy_file)
 from desktop.core.system.paths import AppPaths
@@ -27,8 +27,6 @@ Prepare = Callable[[Path, AppPaths], Any]
 
 
 def _prepare(path: Path, paths: AppPaths) -> Any:
-    from desktop.core.engine.loader import prepare_model
-
     return prepare_model(path, paths)
 
 

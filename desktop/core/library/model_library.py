@@ -158,9 +158,6 @@ class ModelLibrary:
             data[name] = [p for p in data[name] if p not in (add, remove)] + ([add] if add else [])
             write_json_atomic(self._paths.library_file, data)
 
-    def _opened(self) -> list[str]:
-        return self._load()["opened"]
-
     def entries(self) -> list[ModelEntry]:
         """Every usable-looking model, starter first, then bundled, models folder, the Hugging Face
         cache and linked files; missing files are left out and each file is listed once (a link to

@@ -10,8 +10,8 @@ import pytest
 
 from desktop.core.system.atomic import read_json
 from desktop.core.library.model_library import ModelLibrary
+from desktop.core.engine.loader import ModelFileError
 from desktop.core.library.importer import import_model_file
-from desktop.core.engine.loader import ModelFileError, import_model
 from desktop.core.library.folder import Cancelled
 from desktop.core.system.paths import AppPaths
 from desktop.core.engine.probe import cache_key
@@ -88,5 +88,5 @@ def test_cancel_leaves_nothing(paths: AppPaths, tmp_path: Path, starter_model: P
 
 
 def test_cli_entry_point_still_imports(paths: AppPaths, starter_model: Path) -> None:
-    entry = import_model(starter_model, paths)
+    entry = import_model_file(starter_model, paths)
     assert entry.path == paths.models_dir / starter_model.name and entry.source == "folder"
