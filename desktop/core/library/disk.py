@@ -14,13 +14,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from desktop.core.library.entries import LibraryError, ModelEntry
 from desktop.core.models.metadata import ModelMetadata, format_size
 from desktop.core.library.folder import existing_ancestor, remove_empty_parents
-
-if TYPE_CHECKING:
-    from desktop.core.library.model_library import ModelEntry
 
 DELETE, FORGET, REFUSE = "delete", "forget", "refuse"
 
@@ -37,7 +34,7 @@ class DeletionPlan:
     frees: int = 0
 
 
-def deletion_plan(entry: "ModelEntry") -> DeletionPlan:
+def deletion_plan(entry: ModelEntry) -> DeletionPlan:
     """How ``entry`` would be deleted, worded for the person."""
     if entry.source in ("starter", "bundled"):
         return DeletionPlan(REFUSE, f"{entry.name} is part of Cove and cannot be deleted.")
@@ -58,10 +55,8 @@ def deletion_plan(entry: "ModelEntry") -> DeletionPlan:
 def delete_files(files: Sequence[Path], models_dir: Path) -> None:
     """Remove ``files``, then the folders that held them while empty (up to ``models_dir``).
 
-    Raises :class:`desktop.core.library.model_library.LibraryError` naming the file that could not be deleted.
+    Raises :class:`desktop.core.library.entries.LibraryError` naming the file that could not be deleted.
     """
-    from desktop.core.library.model_library import LibraryError
-
     for path in files:
         try:
             path.unlink(missing_ok=True)
@@ -76,7 +71,7 @@ def delete_files(files: Sequence[Path], models_dir: Path) -> None:
 @dataclass(frozen=True)
 class DiskUse:
     """Bytes used by the listed models: ``total`` (each file counted once), ``by_source`` (per
-    :data:`desktop.core.library.model_library.SOURCE_LABELS` key), the ``models_dir`` and the ``free`` bytes
+    :data:`desktop.core.library.entries.SOURCE_LABELS` key), the ``models_dir`` and the ``free`` bytes
     on its disk (-1 when unknown)."""
 
     total: int
@@ -85,7 +80,7 @@ class DiskUse:
     free: int = -1
 
 
-def disk_use(entries: Sequence["ModelEntry"], models_dir: Path) -> DiskUse:
+def disk_use(entries: Sequence[ModelEntry], models_dir: Path) -> DiskUse:
     """Add up the models' sizes; a file listed twice (a hard link, the same blob) counts once."""
     seen: set[tuple[int, int]] = set()
     total, by_source = 0, {}
@@ -111,7 +106,7 @@ def disk_use(entries: Sequence["ModelEntry"], models_dir: Path) -> DiskUse:
 class LibraryItem:
     """One model as the library pane shows it."""
 
-    entry: "ModelEntry"
+    entry: ModelEntry
     metadata: ModelMetadata
     deletion: DeletionPlan
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop.core.library.model_library import ModelEntry, ModelLibrary, is_later_part, split_parts
+from desktop.core.library.entries import ModelEntry
+from desktop.core.library.model_library import ModelLibrary, is_later_part, split_parts
 from desktop.core.engine.loader import ModelFileError, check_model_file, prepare_model
 from desktop.core.library.folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
                                         copy_file)

@@ -13,10 +13,10 @@ import importlib.util
 import re
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.library.entries import LibraryError, ModelEntry
 from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf
 from desktop.core.library.disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
                                        delete_files, disk_use)
@@ -30,46 +30,8 @@ STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_NAME = "SmolLM2-135M-Instruct (Q4_1)"
 
 
-SOURCE_LABELS: dict[str, str] = {
-    "starter": "Starter (part of Cove)",
-    "bundled": "Bundled with Cove",
-    "folder": "Models folder",
-    "opened": "Linked file",
-    "hf_cache": "Hugging Face cache",
-}
 SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 _library_lock = threading.Lock()  # library.json is read-modified-written from several threads
-
-
-class LibraryError(Exception):
-    """A library change that could not be made; the message is one sentence for a person."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A model file Cove knows. ``source`` is one of :data:`SOURCE_LABELS`: 'starter', 'bundled',
-    'folder' (the models folder), 'opened' (linked: remembered where it is) or 'hf_cache'.
-
-    ``parts`` lists every file of a split model (``name-00001-of-00003.gguf`` ...), first part
-    included; it is empty for a model in one file. ``size`` is all parts together.
-    """
-
-    path: Path
-    name: str
-    size: int
-    source: str
-    parts: tuple[Path, ...] = ()
-    repo_id: str = ""  # the Hub repository, for a model in the Hugging Face cache
-
-    @property
-    def key(self) -> str:
-        """Stable identity used in settings and conversations: the absolute path."""
-        return str(self.path)
-
-    @property
-    def files(self) -> tuple[Path, ...]:
-        """Every file of the model on disk."""
-        return self.parts or (self.path,)
 
 
 def split_parts(path: Path) -> tuple[Path, ...] | None:

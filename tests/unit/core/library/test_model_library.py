@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.library.model_library import model_library as library_module
+from desktop.core.library import model_library as library_module
 from desktop.core.library.model_library import STARTER_NAME, ModelLibrary, display_name
 from desktop.core.system.paths import BASEDIR_ENV, app_paths
 
