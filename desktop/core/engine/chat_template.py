@@ -44,6 +44,8 @@ from jinja2.nodes import Concat, Dict, Getitem, List, Slice, Tuple
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Namespace
 
+from desktop.core.text.units import format_size
+
 RENDER_SECONDS = 2.0
 MAX_PROMPT_CHARS = 8_000_000
 MAX_VALUE_CHARS = MAX_PROMPT_CHARS  # no value a template builds may be larger than a prompt may be
@@ -358,7 +360,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             self.refuse_if_huge(len(value))
         self.allocated += _footprint(value)
         if self.allocated > MAX_RENDER_BYTES:
-            raise _Stop(f"the chat template used more than {MAX_RENDER_BYTES // 2**20} MB of memory "
+            raise _Stop(f"the chat template used more than {format_size(MAX_RENDER_BYTES)} of memory "
                         "and was stopped")
         return value
 
@@ -606,9 +608,13 @@ class ChatTemplate:
         except Exception as exc:  # e.g. an integer literal with thousands of digits
             raise TemplateError(f"the chat template could not be compiled: {type(exc).__name__}: {exc}") from exc
 
-    def render(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True,
-               seconds: float = RENDER_SECONDS, max_chars: int = MAX_PROMPT_CHARS) -> RenderedPrompt:
-        """Render ``messages``; raises :class:`TemplateError` on failure, overrun or overgrowth."""
+    def render(self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = True,
+               seconds: float = RENDER_SECONDS, max_chars: int = MAX_PROMPT_CHARS,
+               variables: Mapping[str, Any] | None = None) -> RenderedPrompt:
+        """Render ``messages``; raises :class:`TemplateError` on failure, overrun or overgrowth.
+
+        ``variables`` are further names the template reads (``enable_thinking``,
+        ``reasoning_effort``, ``tools``...); they never replace the ones Cove sets itself."""
         def raise_exception(message: str) -> None:
             raise TemplateRefusal(f"the chat template refused the conversation: {message}")
 
@@ -624,11 +630,12 @@ class ChatTemplate:
         env.start(seconds)
         sys.settrace(_tracer(env))
         try:
-            for piece in self._template.generate(
-                messages=list(messages), eos_token=self.eos_token, bos_token=self.bos_token,
-                add_generation_prompt=add_generation_prompt, raise_exception=raise_exception,
-                strftime_now=strftime_now,
-            ):
+            for piece in self._template.generate({
+                **(variables or {}),
+                "messages": list(messages), "eos_token": self.eos_token, "bos_token": self.bos_token,
+                "add_generation_prompt": add_generation_prompt, "raise_exception": raise_exception,
+                "strftime_now": strftime_now,
+            }):
                 total += len(piece)
                 if total > max_chars:
                     raise TemplateError(f"the chat template produced more than {max_chars:,} characters")
