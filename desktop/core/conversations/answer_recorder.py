@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from desktop.core.conversations.store import COMPLETE, STREAMING
+from desktop.core.system.logs import content
 
 # write(content, status, stats): persists the answer's current text (status/stats None = unchanged)
 WriteFn = Callable[[str, str | None, dict[str, Any] | None], None]
 
 FLUSH_INTERVAL_S = 0.5
+logger = logging.getLogger(__name__)
 
 
 class AnswerRecorder:
@@ -51,6 +54,7 @@ class AnswerRecorder:
     def finish(self, status: str = COMPLETE, stats: dict[str, Any] | None = None) -> str:
         """Write the final text with its status and figures; returns the text."""
         text = self.text
+        logger.info("answer %s: %s", status, content(text))
         self._write(text, status, stats or {})
         self._dirty = False
         return text

@@ -112,10 +112,11 @@ def _insert_tree(db: sqlite3.Connection, tree: ConversationTree, n: int) -> int:
         if not isinstance(m.content, str):
             raise ValueError(f"{where}: message {m.key!r} has no text")
         cur = db.execute(
-            "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats,"
+            " reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?)",
             (conversation_id, ids[m.parent_key] if m.parent_key is not None else None, m.role, m.content,
-             m.status, m.created_at, json_object(m.stats)),
+             m.status, m.created_at, json_object(m.stats), m.reasoning if isinstance(m.reasoning, str) else "",
+             float(m.thinking_s) if isinstance(m.thinking_s, (int, float)) else 0.0),
         )
         ids[m.key] = int(cur.lastrowid)
     if tree.leaf_key is not None and tree.leaf_key not in ids:

@@ -9,9 +9,9 @@ What is kept: the text of user, assistant and (visible, non-empty) system messag
 in the export's order (a node's children in their listed order, depth first, so sibling versions
 keep their order and the newest branch gets the highest ids). What is left out, and counted as
 skipped: tool messages and the assistant's calls to tools (``recipient`` other than ``all``),
-hidden context (``is_visually_hidden_from_conversation``, ``user_editable_context``), reasoning
-(``thoughts``, ``reasoning_recap``) and empty messages; their children hang from the nearest
-kept ancestor. Non-text parts of a message (images, files, audio) become a short placeholder such
+hidden context (``is_visually_hidden_from_conversation``, ``user_editable_context``) and empty
+messages; their children hang from the nearest kept ancestor. Reasoning (``thoughts`` nodes, and
+the time from ``reasoning_recap``) becomes the reasoning of the answer that follows it. Non-text parts of a message (images, files, audio) become a short placeholder such
 as ``[image]``; an audio part's transcription is kept as text.
 
 Errors are ``ValueError`` with a description; :mod:`desktop.core.conversations.export_import` adds context.
@@ -24,6 +24,7 @@ from typing import Any
 
 from desktop.core.conversations.records import COMPLETE, STOPPED, ConversationTree, TreeMessage
 
+_REASONING_CONTENT = {"thoughts", "reasoning_recap"}
 _DROPPED_CONTENT = {"thoughts", "reasoning_recap", "user_editable_context", "model_editable_context",
                     "execution_output", "tether_browsing_display", "tether_quote", "system_error"}
 _PLACEHOLDERS = {"image_asset_pointer": "[image]", "audio_asset_pointer": "[audio]",
@@ -67,17 +68,26 @@ def _conversation(conversation: Any) -> tuple[ConversationTree, int]:
     title = " ".join(title.split()) if isinstance(title, str) and title.strip() else "Imported chat"
     messages: list[TreeMessage] = []
     effective: dict[str, str | None] = {}  # node id -> key of itself or its nearest kept ancestor
+    thinking: dict[str, tuple[str, float]] = {}  # node id -> reasoning waiting for its answer
     skipped = 0
     for node_id, parent in _depth_first(mapping):
         parent_key = effective.get(parent) if parent is not None else None
-        converted = _message(mapping[node_id].get("message"), created)
+        message = mapping[node_id].get("message")
+        waiting = thinking.get(parent, ("", 0.0)) if parent is not None else ("", 0.0)
+        reasoning = _reasoning(message, waiting)
+        if reasoning is not None:
+            thinking[node_id], effective[node_id] = reasoning, parent_key
+            continue
+        converted = _message(message, created)
         if converted is None:
-            skipped += mapping[node_id].get("message") is not None
+            skipped += message is not None
             effective[node_id] = parent_key
+            thinking[node_id] = waiting
             continue
         role, text, status, when = converted
         key = str(len(messages) + 1)
-        messages.append(TreeMessage(key, parent_key, role, text, status, when, {}))
+        carried = waiting if role == "assistant" else ("", 0.0)
+        messages.append(TreeMessage(key, parent_key, role, text, status, when, {}, carried[0], carried[1]))
         effective[node_id] = key
     current = conversation.get("current_node")
     leaf = effective.get(current) if isinstance(current, str) else None
@@ -107,6 +117,20 @@ def _depth_first(mapping: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
         seen.add(node_id)
         yield node_id, parent
         stack.extend((c, node_id) for c in reversed(children.get(node_id, [])))
+
+
+def _reasoning(message: Any, waiting: tuple[str, float]) -> tuple[str, float] | None:
+    """For a ``thoughts`` or ``reasoning_recap`` node: the reasoning so far, with it added."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, dict) or content.get("content_type") not in _REASONING_CONTENT:
+        return None
+    text, seconds = waiting
+    if content.get("content_type") == "thoughts" and isinstance(content.get("thoughts"), list):
+        parts = [t.get("content") or t.get("summary") for t in content["thoughts"] if isinstance(t, dict)]
+        text = "\n\n".join(p for p in [text, *parts] if isinstance(p, str) and p.strip())
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    seconds = _number(metadata.get("finished_duration_sec")) or seconds
+    return text, seconds
 
 
 def _message(message: Any, fallback_time: float) -> tuple[str, str, str, float] | None:

@@ -8,7 +8,8 @@ blocks stay code blocks. Several conversations are separated by ``---``.
 
     {"format": "cove-conversations", "version": 1, "conversations": [
       {"title", "created_at", "updated_at", "pinned", "model", "settings", "leaf_key",
-       "messages": [{"key", "parent_key", "role", "content", "status", "created_at", "stats"}]}]}
+       "messages": [{"key", "parent_key", "role", "content", "status", "created_at", "stats",
+                     "reasoning", "thinking_s"}]}]}
 
 Messages are listed parents first; ``key`` numbers them 1, 2, ... within their conversation and
 ``parent_key``/``leaf_key`` refer to those numbers. Conversations come oldest first. The text is
@@ -75,12 +76,21 @@ def export_markdown(store: Store, conversation_ids: list[int] | None = None) -> 
     for conversation in _chosen(store, conversation_ids):
         lines = [f"# {conversation.title}", ""]
         for message in store.active_path(conversation.id):
-            lines += [f"## {ROLE_HEADINGS.get(message.role, message.role.title())}", "", message.content.rstrip()]
+            lines += [f"## {ROLE_HEADINGS.get(message.role, message.role.title())}", ""]
+            if message.reasoning.strip():
+                lines += [f"<details><summary>{thought_label(message.thinking_s)}</summary>", "",
+                          message.reasoning.strip(), "", "</details>", ""]
+            lines.append(message.content.rstrip())
             if message.incomplete:
                 lines += ["", f"*(incomplete answer: {message.status})*"]
             lines.append("")
         blocks.append("\n".join(lines))
     return "\n---\n\n".join(blocks)
+
+
+def thought_label(seconds: float) -> str:
+    """'Thought for 12 s' (or 'Thoughts' when the time is not known)."""
+    return f"Thought for {seconds:.0f} s" if seconds >= 0.5 else "Thoughts"
 
 
 def export_json(store: Store, conversation_ids: list[int] | None = None) -> str:
@@ -96,6 +106,7 @@ def export_json(store: Store, conversation_ids: list[int] | None = None) -> str:
                 "parent_key": keys.get(message.parent_id) if message.parent_id is not None else None,
                 "role": message.role, "content": message.content, "status": message.status,
                 "created_at": message.created_at, "stats": _finite(message.stats),
+                "reasoning": message.reasoning, "thinking_s": _finite(message.thinking_s),
             })
         conversations.append({
             "title": conversation.title, "created_at": conversation.created_at,
@@ -215,9 +226,13 @@ def _cove_tree(c: Any, n: int) -> ConversationTree:
         stats = m.get("stats", {})
         if not isinstance(stats, dict):
             raise ValueError(f"{at}: 'stats' must be an object")
+        reasoning, seconds = m.get("reasoning", ""), m.get("thinking_s", 0.0)
+        if not isinstance(reasoning, str) or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise ValueError(f"{at}: 'reasoning' must be text and 'thinking_s' a number")
         tree.messages.append(TreeMessage(key, _key(m.get("parent_key"), f"{at} parent_key"),
                                          _field(m, "role", str, at), _field(m, "content", str, at),
-                                         str(m.get("status", "complete")), _time(m, "created_at", at), stats))
+                                         str(m.get("status", "complete")), _time(m, "created_at", at), stats,
+                                         reasoning, float(seconds)))
     tree.messages = _parents_first(tree.messages, where)
     return tree
 

@@ -49,7 +49,9 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Message:
-    """One message. ``stats`` holds generation figures for answers (tokens/s and so on)."""
+    """One message. ``stats`` holds generation figures for answers (tokens/s and so on);
+    ``reasoning`` is what a thinking model wrote before its answer (``content``), ``thinking_s``
+    how long that took."""
 
     id: int
     conversation_id: int
@@ -59,6 +61,8 @@ class Message:
     status: str
     created_at: float
     stats: dict[str, Any] = field(default_factory=dict)
+    reasoning: str = ""
+    thinking_s: float = 0.0
 
     @property
     def incomplete(self) -> bool:
@@ -86,6 +90,8 @@ class TreeMessage:
     status: str = COMPLETE
     created_at: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    reasoning: str = ""
+    thinking_s: float = 0.0
 
 
 @dataclass
@@ -127,8 +133,10 @@ def conversation_from_row(row: sqlite3.Row) -> Conversation:
 
 
 def message_from_row(row: sqlite3.Row) -> Message:
-    """A :class:`Message` from a ``messages`` row."""
+    """A :class:`Message` from a ``messages`` row (rows before schema 3 have no reasoning)."""
+    keys = row.keys()
     return Message(
         row["id"], row["conversation_id"], row["parent_id"], row["role"], row["content"],
         row["status"], row["created_at"], json_dict(row["stats"]),
+        row["reasoning"] if "reasoning" in keys else "", float(row["thinking_s"]) if "thinking_s" in keys else 0.0,
     )

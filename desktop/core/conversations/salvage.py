@@ -23,7 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from desktop.core.conversations.store import COMPLETE, MIGRATIONS, ROLES, STATUSES, Store, StoreError, decode_text
+from desktop.core.conversations.migrations import MIGRATIONS
+from desktop.core.conversations.store import COMPLETE, ROLES, STATUSES, Store, StoreError, decode_text
 
 LINEAR_MARGIN = 1024  # rowids past the highest known one that are still tried one by one
 LINEAR_LIMIT = 20_000  # at most this many one-by-one tries per damaged stretch (known rowids may be garbage)
@@ -80,7 +81,7 @@ def reference_objects() -> tuple[dict[str, str | None], ...]:
         for migrate in MIGRATIONS:
             migrate(db)
             versions.append({name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master")
-                             if not name.startswith("messages_fts_")})
+                             if not name.startswith(("messages_fts_", "reasoning_fts_"))})
     finally:
         db.close()
     return tuple(versions)
@@ -270,15 +271,18 @@ def _write(target: Path, tables: dict[str, list[dict[str, Any]]]) -> tuple[int, 
     try:
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("BEGIN IMMEDIATE")
-        trigger = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"
-                             " AND name = 'messages_fts_insert'").fetchone()[0]
+        triggers = [row[0] for row in db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"
+                                                 " AND name IN ('messages_fts_insert', 'reasoning_fts_insert')")]
         db.execute("DROP TRIGGER messages_fts_insert")  # one rebuild at the end instead
+        db.execute("DROP TRIGGER reasoning_fts_insert")
         conversations = _write_conversations(db, tables.get("conversations", []))
         messages = _write_messages(db, tables.get("messages", []), conversations)
         _fix_leaves(db)
         presets = _write_presets(db, tables.get("presets", []))
         db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
-        db.execute(trigger)
+        db.execute("INSERT INTO reasoning_fts(reasoning_fts) VALUES ('rebuild')")
+        for trigger in triggers:
+            db.execute(trigger)
         db.execute("COMMIT")
         verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
@@ -318,9 +322,10 @@ def _write_messages(db: sqlite3.Connection, rows: Iterable[dict[str, Any]], conv
         parent = _int(r.get("parent_id"))
         try:
             db.execute("INSERT INTO messages (id, conversation_id, parent_id, role, content, status, created_at,"
-                       " stats) VALUES (?,?,?,?,?,?,?,?)",
+                       " stats, reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (r["id"], cid, parent if parent in written else None, role, _text(r.get("content"), ""),
-                        status if status in STATUSES else COMPLETE, created, _text(r.get("stats"), "{}")))
+                        status if status in STATUSES else COMPLETE, created, _text(r.get("stats"), "{}"),
+                        _text(r.get("reasoning"), ""), _real(r.get("thinking_s"), 0.0)))
         except (sqlite3.Error, ValueError):
             continue
         written.add(int(r["id"]))

@@ -39,6 +39,7 @@ class SearchHit:
     role: str
     snippet: str
     rank: float
+    in_thinking: bool = False  # the match is in the answer's reasoning, not its text
 
 
 def fts_query(text: str) -> str | None:
@@ -51,8 +52,10 @@ def fts_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
-def search_messages(db: sqlite3.Connection, query: str, limit: int = 50) -> list[SearchHit]:
-    """Messages matching ``query`` in conversations not deleted, best match first.
+def search_messages(db: sqlite3.Connection, query: str, limit: int = 50, *,
+                    thinking: bool = False) -> list[SearchHit]:
+    """Messages matching ``query`` in conversations not deleted, best match first; with
+    ``thinking``, matches in answers' reasoning too (``in_thinking`` marks them).
 
     FTS5 ranks fastest when it sees ``ORDER BY rank LIMIT n`` on its own table, so the best
     ``2 * limit + 20`` matches are taken there and deleted conversations filtered out after; only
@@ -61,25 +64,33 @@ def search_messages(db: sqlite3.Connection, query: str, limit: int = 50) -> list
     expression = fts_query(query)
     if expression is None or limit <= 0:
         return []
-    fetch = 2 * limit + 20
-    hits, fetched = _ranked(db, expression, limit, fetch)
-    if len(hits) < limit and fetched == fetch:
-        hits, _ = _ranked(db, expression, limit, -1)
+    hits = _search_index(db, "messages_fts", expression, limit)
+    if thinking:
+        hits = sorted(hits + _search_index(db, "reasoning_fts", expression, limit), key=lambda h: h.rank)[:limit]
     return hits
 
 
-def _ranked(db: sqlite3.Connection, expression: str, limit: int, fetch: int) -> tuple[list[SearchHit], int]:
+def _search_index(db: sqlite3.Connection, index: str, expression: str, limit: int) -> list[SearchHit]:
+    fetch = 2 * limit + 20
+    hits, fetched = _ranked(db, expression, limit, fetch, index)
+    if len(hits) < limit and fetched == fetch:
+        hits, _ = _ranked(db, expression, limit, -1, index)
+    return hits
+
+
+def _ranked(db: sqlite3.Connection, expression: str, limit: int, fetch: int,
+            index: str = "messages_fts") -> tuple[list[SearchHit], int]:
     rows = db.execute(
-        """SELECT f.rowid, f.rank, f.snippet, m.conversation_id, m.role, c.title, c.deleted_at
-           FROM (SELECT rowid, rank, snippet(messages_fts, 0, ?, ?, ?, ?) AS snippet FROM messages_fts
-                 WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?) AS f
+        f"""SELECT f.rowid, f.rank, f.snippet, m.conversation_id, m.role, c.title, c.deleted_at
+           FROM (SELECT rowid, rank, snippet({index}, 0, ?, ?, ?, ?) AS snippet FROM {index}
+                 WHERE {index} MATCH ? ORDER BY rank LIMIT ?) AS f
            JOIN messages m ON m.id = f.rowid
            JOIN conversations c ON c.id = m.conversation_id
            ORDER BY f.rank, f.rowid""",
         (MATCH_START, MATCH_END, ELLIPSIS, SNIPPET_TOKENS, expression, fetch),
     ).fetchall()
-    hits = [SearchHit(int(r[3]), str(r[5]), int(r[0]), str(r[4]), str(r[2] or ""), float(r[1] or 0.0))
-            for r in rows if r[6] is None]
+    hits = [SearchHit(int(r[3]), str(r[5]), int(r[0]), str(r[4]), str(r[2] or ""), float(r[1] or 0.0),
+                      index == "reasoning_fts") for r in rows if r[6] is None]
     return hits[:limit], len(rows)
 
 
@@ -103,17 +114,18 @@ class SearchOperations:
     read_only: bool
 
     # -- search --------------------------------------------------------------------------------
-    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+    def search(self, query: str, limit: int = 50, *, thinking: bool = False) -> list[SearchHit]:
         """Messages matching the words of ``query`` (never raises on what a person types), best
-        first; snippets mark matches with MATCH_START/MATCH_END. A damaged index is rebuilt once."""
+        first; with ``thinking``, in answers' reasoning too. Snippets mark matches with
+        MATCH_START/MATCH_END. A damaged index is rebuilt once."""
         try:
-            return search_messages(self._db, query, limit)
+            return search_messages(self._db, query, limit, thinking=thinking)
         except sqlite3.DatabaseError as exc:
             if self.read_only or not is_index_damaged(exc):
                 raise
         try:
             self.rebuild_search_index()
-            return search_messages(self._db, query, limit)
+            return search_messages(self._db, query, limit, thinking=thinking)
         except sqlite3.DatabaseError as exc:
             raise StoreError("The search index is damaged and could not be rebuilt. Restart Cove: it checks "
                              "the conversation database at start and repairs it.") from exc
@@ -122,3 +134,4 @@ class SearchOperations:
         """Rebuild the full-text index from the messages table."""
         with self._transaction() as db:
             db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+            db.execute("INSERT INTO reasoning_fts(reasoning_fts) VALUES ('rebuild')")

@@ -47,72 +47,12 @@ from desktop.core.conversations.records import (
     message_from_row,
 )
 from desktop.core.conversations.chat_presets import SettingsOperations
+from desktop.core.conversations.migrations import MIGRATIONS, SCHEMA_VERSION
 from desktop.core.conversations.search import MATCH_END, MATCH_START, SearchHit, SearchOperations
 
 READ_ONLY_REASON = "This conversation database is open read-only; nothing can be changed here."
 
 
-def _migration_1(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE conversations (
-            id INTEGER PRIMARY KEY,
-            title TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            model TEXT NOT NULL DEFAULT '',
-            leaf_id INTEGER
-        )"""
-    )
-    db.execute(
-        """CREATE TABLE messages (
-            id INTEGER PRIMARY KEY,
-            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-            parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
-            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-            content TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'complete',
-            created_at REAL NOT NULL,
-            stats TEXT NOT NULL DEFAULT '{}'
-        )"""
-    )
-    db.execute("CREATE INDEX messages_by_conversation ON messages(conversation_id, id)")
-    db.execute("CREATE INDEX conversations_by_update ON conversations(updated_at DESC)")
-
-
-def _migration_2(db: sqlite3.Connection) -> None:
-    """Search (FTS5 over message text), pinning, soft delete, per-chat settings, presets."""
-    db.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE conversations ADD COLUMN deleted_at REAL")
-    db.execute("ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")
-    db.execute("CREATE TABLE presets (name TEXT PRIMARY KEY, settings TEXT NOT NULL DEFAULT '{}',"
-               " updated_at REAL NOT NULL)")
-    db.execute("CREATE INDEX messages_by_parent ON messages(parent_id)")
-    db.execute(
-        "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id',"
-        " tokenize='unicode61 remove_diacritics 2')"
-    )
-    db.execute(
-        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-               INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-           END"""
-    )
-    db.execute(
-        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-               INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-           END"""
-    )
-    db.execute(
-        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-               INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-               INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-           END"""
-    )
-    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")  # back-fill existing rows
-
-
-# Index i holds the step from user_version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _LIVE = "deleted_at IS NULL"
 
@@ -307,6 +247,8 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         parent_id: int | None = None,
         status: str = COMPLETE,
         stats: dict[str, Any] | None = None,
+        reasoning: str = "",
+        thinking_s: float = 0.0,
     ) -> Message:
         """Append a message (committed before this returns) and make it the conversation's tip."""
         if status not in STATUSES:
@@ -314,16 +256,18 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         now = time.time()
         with self._transaction() as db:
             cur = db.execute(
-                "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (conversation_id, parent_id, role, content, status, now, json.dumps(stats or {})),
+                "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats,"
+                " reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?)",
+                (conversation_id, parent_id, role, content, status, now, json.dumps(stats or {}), reasoning,
+                 thinking_s),
             )
             message_id = int(cur.lastrowid)
             db.execute(
                 "UPDATE conversations SET leaf_id = ?, updated_at = ? WHERE id = ?",
                 (message_id, now, conversation_id),
             )
-        return Message(message_id, conversation_id, parent_id, role, content, status, now, stats or {})
+        return Message(message_id, conversation_id, parent_id, role, content, status, now, stats or {},
+                       reasoning, thinking_s)
 
     def update_message(
         self,
@@ -332,15 +276,18 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         *,
         status: str | None = None,
         stats: dict[str, Any] | None = None,
+        reasoning: str | None = None,
+        thinking_s: float | None = None,
     ) -> None:
-        """Replace a message's text (a streaming flush), optionally its status and stats."""
+        """Replace a message's text (a streaming flush), optionally its status, stats and reasoning."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown message status {status!r}")
         with self._transaction() as db:
             db.execute(
-                "UPDATE messages SET content = ?, status = COALESCE(?, status),"
-                " stats = COALESCE(?, stats) WHERE id = ?",
-                (content, status, json.dumps(stats) if stats is not None else None, message_id),
+                "UPDATE messages SET content = ?, status = COALESCE(?, status), stats = COALESCE(?, stats),"
+                " reasoning = COALESCE(?, reasoning), thinking_s = COALESCE(?, thinking_s) WHERE id = ?",
+                (content, status, json.dumps(stats) if stats is not None else None, reasoning, thinking_s,
+                 message_id),
             )
 
     def get_message(self, message_id: int) -> Message | None:
@@ -396,7 +343,7 @@ def suggest_title(first_user_message: str, limit: int = 48) -> str:
 
 
 __all__ = [
-    "COMPLETE", "FAILED", "MATCH_END", "MATCH_START", "MIGRATIONS", "READ_ONLY_REASON", "ROLES", "SCHEMA_VERSION",
+    "COMPLETE", "FAILED", "MATCH_END", "MATCH_START", "READ_ONLY_REASON", "ROLES",
     "STATUSES", "STOPPED", "STREAMING", "Conversation", "ConversationTree", "Message", "NewerSchemaError", "Preset",
     "ReadOnlyStoreError", "SearchHit", "Store", "StoreError", "TreeMessage", "decode_text", "suggest_title",
 ]

@@ -20,7 +20,7 @@ from desktop.core.conversations.export_import import (
 )
 from desktop.core.conversations.store import STOPPED, STREAMING, Store
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt_conversations.json"
+FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "chatgpt_conversations.json"
 CODE = "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone."
 
 
@@ -118,7 +118,7 @@ def test_write_export_and_unknown_or_deleted_ids(store: Store, tmp_path: Path) -
 def test_chatgpt_export_imports_with_order_and_branches(store: Store) -> None:
     result = import_file(store, FIXTURE)
     assert (result.source, result.conversations, result.messages) == ("chatgpt", 3, 11)
-    assert result.skipped == 5  # hidden system/context, tool call, tool output, reasoning
+    assert result.skipped == 4  # hidden system/context, tool call, tool output (reasoning is kept)
     sorting, chart, voice = result.conversation_ids
 
     conv = store.get_conversation(sorting)
@@ -144,6 +144,8 @@ def test_chatgpt_export_imports_with_order_and_branches(store: Store) -> None:
     assert question.content.startswith("What time does the café on Rue Cler open on Sundays?")
     assert "[audio]" in question.content
     assert reply.status == STOPPED and "Rue Cler" in reply.content
+    assert reply.reasoning == "The user asks about opening hours."  # the 'thoughts' node before it
+    assert question.reasoning == ""
     assert store.search("cafe rue") and store.search("itemgetter")
 
 

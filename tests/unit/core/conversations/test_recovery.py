@@ -15,9 +15,10 @@ import pytest
 
 from desktop.core.conversations.recovery import DAMAGED, MISSING_WAL, NOT_A_DATABASE, check_database, open_store_with_recovery
 from desktop.core.system.locks import FileLock, users_lock_path, window_lock_path
-from desktop.core.conversations.store import SCHEMA_VERSION, Store, StoreError
+from desktop.core.conversations.migrations import SCHEMA_VERSION
+from desktop.core.conversations.store import Store, StoreError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.conversations.migrations import SCHEMA_VERSION
 from desktop.core.conversations.store import (
     COMPLETE,
     FAILED,
-    SCHEMA_VERSION,
     STOPPED,
     STREAMING,
     Store,
@@ -25,7 +25,7 @@ from desktop.core.conversations.store import (
     suggest_title,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.conversations.migrations import MIGRATIONS, SCHEMA_VERSION
 from desktop.core.conversations.store import (
     MATCH_END,
     MATCH_START,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     STOPPED,
     ConversationTree,
     ReadOnlyStoreError,
@@ -23,6 +22,7 @@ from desktop.core.conversations.store import (
 )
 from desktop.core.conversations.search import fts_query, mark_matches
 from tests.helpers.big_database import build_big_database
+from tests.helpers.pace import budget, measure
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_v1_database_with_data_migrates_to_v2_and_is_searchable(tmp_path: Path) 
     make_v1_database(path)
     s = Store(path)
     try:
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
         assert [c.title for c in s.list_conversations()] == ["Other", "Old chat"]
         old = s.get_conversation(1)
         assert (old.pinned, old.deleted_at, old.model, old.leaf_id) == (False, None, "m.gguf", 3)
@@ -81,7 +81,7 @@ def test_v1_database_with_data_migrates_to_v2_and_is_searchable(tmp_path: Path) 
     finally:
         s.close()
     s = Store(path)  # reopening does not migrate again
-    assert s.schema_version == 2 and len(s.search("lighthouses")) == 2
+    assert s.schema_version == SCHEMA_VERSION and len(s.search("lighthouses")) == 2
     s.close()
 
 
@@ -293,22 +293,21 @@ def test_search_among_1000_conversations_of_100_messages(tmp_path: Path) -> None
         assert s.message_count() == 100_000
         assert len(s.list_conversations()) == 1000
         s.search("warm up")  # first query loads the index pages
-        started = time.perf_counter()
         hits = s.search(big.needle)
-        search_ms = (time.perf_counter() - started) * 1000
         assert [(h.message_id, h.conversation_id) for h in hits] == [(big.needle_message_id, big.needle_conversation_id)]
-        started = time.perf_counter()
         path = s.active_path(hits[0].conversation_id)
-        open_ms = (time.perf_counter() - started) * 1000
         assert len(path) == 100 and big.needle_message_id in [m.id for m in path]
-        started = time.perf_counter()
-        common = s.search("model cache")
-        common_ms = (time.perf_counter() - started) * 1000
-        assert len(common) == 50
+        assert len(s.search("model cache")) == 50
+        # Timed as ratios to a reference workload (tests/helpers/pace.py): the targets hold on a
+        # slower or busier machine too.
+        search = measure(lambda: s.search(big.needle))
+        opened = measure(lambda: s.active_path(hits[0].conversation_id))
+        common = measure(lambda: s.search("model cache"))
         print(f"\n[scale] built {big.conversations}x{big.messages_per_conversation} in {big.build_s:.1f} s; "
-              f"open (active_path of 100 messages) {open_ms:.2f} ms, search rare word {search_ms:.2f} ms, "
-              f"search two common words {common_ms:.1f} ms (targets < 50 ms)")
-        assert open_ms < 250 and search_ms < 250 and common_ms < 500  # generous: shared test machines
+              f"open (active_path of 100 messages) {opened}, search rare word {search}, "
+              f"search two common words {common} (targets < 50 ms)")
+        assert opened.units < budget(0.05) and search.units < budget(0.05) and common.units < budget(0.1), \
+            (str(opened), str(search), str(common))
     finally:
         s.close()
 

