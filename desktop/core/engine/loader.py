@@ -17,9 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.engine.probe import probe_model
+from desktop.core.models.fit import WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
 from desktop.core.models.gguf import GGUFError, GGUFInfo, read_gguf
+from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.system.hardware import detect
 from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import GenerationSettings
+from desktop.core.text.units import format_size
+
+# The llama.cpp modules (runtime, backends) are imported inside the functions that need them:
+# llama_cpp takes long to load, and the window and every `cove` command import this module.
 
 
 MAX_TRAINED_CONTEXT = 1 << 27  # far beyond any real model; llama.cpp sizes buffers from it
@@ -68,10 +76,7 @@ def read_crash_marker(paths: AppPaths) -> CrashRecord | None:
 
 def clear_crash_marker(paths: AppPaths) -> None:
     """Forget the crash marker."""
-    try:
-        paths.crash_marker.unlink()
-    except FileNotFoundError:
-        pass
+    paths.crash_marker.unlink(missing_ok=True)
 
 
 def write_crash_marker(paths: AppPaths, path: Path, config: dict[str, Any]) -> None:
@@ -84,8 +89,7 @@ SAFE_MODE_CONTEXT = 2048
 
 def detect_hardware() -> Any:
     """This machine for the fit check: memory always, GPU devices when offload is possible."""
-    from desktop.core.system.hardware import detect
-    from desktop.core.engine.runtime import backend_report, supports_gpu_offload
+    from desktop.core.engine.backends import backend_report, supports_gpu_offload  # lazy: llama_cpp
 
     return detect(backend_report() if supports_gpu_offload() else None)
 
@@ -97,8 +101,6 @@ def check_fit(info: GGUFInfo, hardware: Any, *, n_ctx: int, gpu_layers: int = 0,
     Returns the GPU layers to use: ``gpu_layers`` as given, or for -1 (automatic) every layer whose
     weights, cache and buffers fit in the GPU's free memory.
     """
-    from desktop.core.models.fit import WILL_NOT_FIT, choose_gpu_layers, estimate, verdict
-
     options = {"cache_type": cache_type, "flash_attn": flash_attn, "repack": repack,
                "cpu_features": hardware.cpu.features}
     if gpu_layers < 0:
@@ -108,7 +110,7 @@ def check_fit(info: GGUFInfo, hardware: Any, *, n_ctx: int, gpu_layers: int = 0,
     label, reason = verdict(fit, hardware)
     if label == WILL_NOT_FIT:
         smaller = estimate(info, min(n_ctx, 2048), gpu_layers, **options)
-        hint = (f" With a {smaller.n_ctx:,}-token context it would need {smaller.total / 2**30:.1f} GB: lower the "
+        hint = (f" With a {smaller.n_ctx:,}-token context it would need {format_size(smaller.total)}: lower the "
                 "context length in Settings." if smaller.total < 0.9 * fit.total and n_ctx > 2048 else
                 " Choose a smaller model or a smaller quantization of it.")
         raise ModelFileError(f"{info.path.name} will not fit in this computer's memory, so Cove did not load it: "
@@ -130,10 +132,9 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     Raises :class:`ModelFileError` with a person-readable message on any failure, including a model
     that will not fit in memory (checked before the probe child loads it).
     """
-    info = check_model_file(path)
-    from desktop.core.engine.probe import probe_model
-    from desktop.core.engine.runtime import LoadConfig, default_context, supports_gpu_offload
-    from desktop.core.system.settings import GenerationSettings
+    info = check_model_file(path)  # before llama_cpp is even imported
+    from desktop.core.engine.backends import supports_gpu_offload  # lazy: llama_cpp
+    from desktop.core.engine.runtime import LoadConfig, default_context  # lazy: llama_cpp
 
     threads = n_threads or GenerationSettings().effective_threads()
     if conservative:
@@ -144,20 +145,20 @@ def prepare_model(path: str | os.PathLike[str], paths: AppPaths, *, n_ctx: int =
     flash = (flash_attention and not conservative) or cache_type != "f16"
     layers = check_fit(info, (hardware or detect_hardware)(), n_ctx=n_ctx or default_context(info),
                        gpu_layers=layers, cache_type=cache_type, flash_attn=flash, repack=not conservative)
-    verdict = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
-    if not verdict.ok:
-        raise ModelFileError(verdict.message)
+    probed = probe_model(info.path, threads=threads, timeout=probe_timeout, cache_file=paths.probe_file)
+    if not probed.ok:
+        raise ModelFileError(probed.message)
     return info, LoadConfig(n_ctx=n_ctx, n_threads=threads, n_gpu_layers=layers,
                             flash_attn=flash_attention and not conservative,
                             cache_type=cache_type,
-                            use_extra_bufts=bool(verdict.config.get("use_extra_bufts")) and not conservative,
-                            builtin_template=bool(verdict.config.get("builtin_template")),
-                            template_note=str(verdict.config.get("template_problem", "")))
+                            use_extra_bufts=bool(probed.config.get("use_extra_bufts")) and not conservative,
+                            builtin_template=bool(probed.config.get("builtin_template")),
+                            template_note=str(probed.config.get("template_problem", "")))
 
 
 def open_runtime(info: GGUFInfo, config: Any, paths: AppPaths) -> Any:
     """Load a prepared model in this process, guarded by the crash marker."""
-    from desktop.core.engine.runtime import ModelLoadError, Runtime
+    from desktop.core.engine.runtime import ModelLoadError, Runtime  # lazy: llama_cpp
 
     write_crash_marker(paths, info.path, config.to_dict())
     try:

@@ -8,9 +8,10 @@ Whitespace right after a marker (the blank line after ``</think>``) is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from desktop.core.engine.thinking import HARMONY, TAGS, ThinkingFormat
+from desktop.core.engine.thinking_format import HARMONY, TAGS, ThinkingFormat
 
 REASONING, ANSWER = "reasoning", "answer"
 
@@ -166,3 +167,8 @@ def split_text(fmt: ThinkingFormat, text: str, thinking: bool = True) -> tuple[s
     reasoning = "".join(p.text for p in pieces if p.kind == REASONING)
     answer = "".join(p.text for p in pieces if p.kind == ANSWER)
     return reasoning.rstrip(), answer.rstrip()
+
+
+def answer_text(pieces: Iterable[Piece]) -> str:
+    """The answer alone, from a stream of pieces (the reasoning left out)."""
+    return "".join(p.text for p in pieces if p.kind == ANSWER)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -27,8 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop.core.models.gguf import GGUFError, read_gguf
 from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.system.network_guard import NetworkLog, install
+from desktop.core.system.settings import GenerationSettings
 
+logger = logging.getLogger(__name__)
 MARK = "COVE_PROBE "
 PROBE_PROMPT = "In one short sentence, what colour is the sky on a clear day?"
 PROBE_CONVERSATION = [
@@ -85,6 +90,7 @@ def machine_fingerprint() -> str:
 
 
 def _runtime_version() -> str:
+    # lazy: importlib.metadata costs about 10 ms, and every `cove` start imports this module
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -171,12 +177,65 @@ def probe_model(path: str | Path, *, threads: int = 2, timeout: float = 180.0,
         result = ProbeResult(False, f"{path.name} could not be run by llama.cpp on this machine ({message})",
                              {}, attempts)
     result.seconds = time.monotonic() - started
+    log = logger.info if result.ok else logger.warning
+    log("probe of %s: %s in %.1f s (%s)", path.name, result.message, result.seconds, "; ".join(attempts))
     if cache_file and key:
         cache[key] = {"ok": result.ok, "message": result.message, "config": result.config,
                       "size": path.stat().st_size, "sha256": file_sha256(path),
                       "attempts": result.attempts, "at": time.time()}
         write_json_atomic(cache_file, cache)
     return result
+
+
+def _report(stage: str, ok: bool, message: str, **extra: Any) -> int:
+    """Print the child's one ``COVE_PROBE {json}`` line; returns its exit status."""
+    print(MARK + json.dumps({"ok": ok, "message": message, "stage": stage, **extra}), flush=True)
+    return 0 if ok else 1
+
+
+def _check_template(runtime: Any) -> str:
+    """Render the model's own chat template (when it has one) the way Cove will; returns the problem
+    found ("" for none), the runtime switched to the built-in template when there is one."""
+    # lazy: jinja2 takes about 35 ms to load, and every `cove` start imports this module
+    from desktop.core.engine.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
+
+    template_problem: str = runtime.template_problem
+    if not runtime.has_own_template:
+        return template_problem
+    try:
+        started = time.monotonic()
+        rendered = runtime._template.render(PROBE_CONVERSATION, seconds=TEMPLATE_SECONDS)  # noqa: SLF001
+        took = time.monotonic() - started
+        # Cove renders with RENDER_SECONDS: a template that needs more fails every answer.
+        if took > RENDER_SECONDS:
+            raise TemplateError(f"the chat template took {took:.1f} s for a four-message conversation "
+                                f"(Cove allows {RENDER_SECONDS:g} s)")
+        if not rendered.prompt.strip():
+            raise TemplateError("the chat template produced an empty prompt")
+    except TemplateRefusal:
+        pass  # refusing e.g. a system role is the template's right, not a defect
+    except TemplateError as exc:
+        template_problem = str(exc)
+        runtime.use_builtin_template(template_problem)
+    return template_problem
+
+
+def _generate(runtime: Any, template_problem: str) -> tuple[str, str]:
+    """Answer the probe question; returns the text and the template problem (one more when the
+    model's template failed on the question and the runtime fell back to the built-in one)."""
+    # lazy: llama_cpp loads slowly, and every `cove` start imports this module
+    from desktop.core.engine.runtime import GenerationError
+
+    settings = GenerationSettings(temperature=0.0, max_tokens=4, seed=1)
+    question = [{"role": "user", "content": PROBE_PROMPT}]
+    try:
+        return "".join(p.text for p in runtime.stream_chat(question, settings)), template_problem
+    except GenerationError:
+        if template_problem or not runtime.template_problem:
+            raise
+        # The model's template failed on the probe question (the runtime switched to the
+        # built-in one): that is a template problem, not a reason to refuse the model.
+        return "".join(p.text for p in runtime.stream_chat(question, settings)), runtime.template_problem
 
 
 def child_main(argv: list[str] | None = None) -> int:
@@ -186,67 +245,30 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-bufts", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    stage = "validate"
-
-    def report(ok: bool, message: str, **extra: Any) -> int:
-        print(MARK + json.dumps({"ok": ok, "message": message, "stage": stage, **extra}), flush=True)
-        return 0 if ok else 1
-
-    from desktop.core.models.gguf import GGUFError, read_gguf
-    from desktop.core.system.network_guard import NetworkLog, install
-
     network = install(NetworkLog())  # the probe has no business on the network either
-
     try:
         info = read_gguf(args.model)
     except GGUFError as exc:
-        return report(False, str(exc))
+        return _report("validate", False, str(exc))
     stage = "load"
-    from desktop.core.engine.chat_template import RENDER_SECONDS, TemplateError, TemplateRefusal
+    # lazy: llama_cpp loads slowly, and every `cove` start imports this module
     from desktop.core.engine.runtime import GenerationError, LoadConfig, ModelLoadError, Runtime
-    from desktop.core.system.settings import GenerationSettings
 
     try:
         runtime = Runtime(args.model, LoadConfig(n_ctx=512, n_threads=args.threads,
                                                  use_extra_bufts=bool(args.extra_bufts)), info=info)
         stage = "template"
-        template_problem = runtime.template_problem
-        if runtime.has_own_template:
-            try:
-                started = time.monotonic()
-                rendered = runtime._template.render(PROBE_CONVERSATION, seconds=TEMPLATE_SECONDS)  # noqa: SLF001
-                took = time.monotonic() - started
-                # Cove renders with RENDER_SECONDS: a template that needs more fails every answer.
-                if took > RENDER_SECONDS:
-                    raise TemplateError(f"the chat template took {took:.1f} s for a four-message conversation "
-                                        f"(Cove allows {RENDER_SECONDS:g} s)")
-                if not rendered.prompt.strip():
-                    raise TemplateError("the chat template produced an empty prompt")
-            except TemplateRefusal:
-                pass  # refusing e.g. a system role is the template's right, not a defect
-            except TemplateError as exc:
-                template_problem = str(exc)
-                runtime.use_builtin_template(template_problem)
+        template_problem = _check_template(runtime)
         stage = "generate"
-        settings = GenerationSettings(temperature=0.0, max_tokens=4, seed=1)
-        question = [{"role": "user", "content": PROBE_PROMPT}]
-        try:
-            text = "".join(runtime.stream_chat(question, settings))
-        except GenerationError:
-            if template_problem or not runtime.template_problem:
-                raise
-            # The model's template failed on the probe question (the runtime switched to the
-            # built-in one): that is a template problem, not a reason to refuse the model.
-            template_problem = runtime.template_problem
-            text = "".join(runtime.stream_chat(question, settings))
+        text, template_problem = _generate(runtime, template_problem)
         stats = runtime.last_stats
         runtime.close()
     except (ModelLoadError, GenerationError) as exc:
-        return report(False, str(exc))
+        return _report(stage, False, str(exc))
     if stats.prompt_tokens < 2:
-        return report(False, "the chat template produced an empty prompt")
-    return report(True, "works", text=text, prompt_tokens=stats.prompt_tokens, template_problem=template_problem,
-                  network_attempts=len(network.events()))
+        return _report(stage, False, "the chat template produced an empty prompt")
+    return _report(stage, True, "works", text=text, prompt_tokens=stats.prompt_tokens,
+                   template_problem=template_problem, network_attempts=len(network.events()))
 
 
 if __name__ == "__main__":

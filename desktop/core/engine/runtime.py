@@ -1,4 +1,5 @@
-"""The in-process llama.cpp runtime: the only module that imports ``llama_cpp``.
+"""The in-process llama.cpp runtime (with :mod:`~desktop.core.engine.backends` and
+:mod:`~desktop.core.engine.llama_params`, the only modules that import ``llama_cpp``).
 
 A :class:`Runtime` owns one ``Llama`` and must be used from one thread. It renders the chat
 template found in the GGUF's metadata (in Cove's guarded sandbox, :mod:`desktop.core.engine.chat_template`),
@@ -13,71 +14,45 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
-import llama_cpp.llama_chat_format as llama_chat_format
 import llama_cpp.llama_cpp as llama_lib
 
-from desktop.core.engine.chat_template import (CHATML_TEMPLATE, ChatTemplate, TemplateError, TemplateRefusal,
-                                         merge_system_into_first_user)
+from desktop.core.engine.answer_loop import AnswerLoop, ThinkingRequest
+from desktop.core.engine.backends import LLAMA_CPP_VERSION
+from desktop.core.engine.chat_template import (
+    CHATML_TEMPLATE,
+    ChatTemplate,
+    TemplateError,
+    TemplateRefusal,
+    merge_system_into_first_user,
+)
+from desktop.core.engine.llama_params import model_params
+from desktop.core.engine.output_parser import Piece
+from desktop.core.engine.thinking import detect_format
+from desktop.core.engine.thinking_format import ThinkingFormat, apply_flag, thinking_variables, with_override
 from desktop.core.models.gguf import GGUFInfo, read_gguf
-from desktop.core.engine.prompt import messages_for_model
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 
-LLAMA_CPP_VERSION: str = llama_cpp.__version__
+logger = logging.getLogger(__name__)
+
+__all__ = ["CACHE_TYPES", "SIMULATE_REPACK_CRASH_ENV", "GenerationError", "GenerationStats", "LoadConfig",
+           "ModelLoadError", "Runtime", "default_context"]
+
 # Set (to anything) to make every load with weight repacking abort the process, as llama.cpp's
 # repacking does on Xeons with AMX: the probe then falls back, and a test that builds a repacking
 # runtime without the probe's verdict takes the whole run down, on every machine.
 SIMULATE_REPACK_CRASH_ENV = "COVE_PROBE_SIMULATE_REPACK_CRASH"
 CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0, "q4_0": llama_lib.GGML_TYPE_Q4_0}
 
-
-def _ggml_function(name: str) -> Any:
-    """A function of the libggml that libllama loaded (through libllama's handle: dlsym searches its
-    dependencies; Windows looks the already loaded ggml.dll up by name)."""
-    try:
-        return getattr(llama_lib._lib, name)  # noqa: SLF001 - llama-cpp-python's library handle
-    except AttributeError:
-        if os.name != "nt":
-            raise
-        return getattr(ctypes.CDLL("ggml.dll"), name)
-
-
-def _load_dynamic_backends() -> int:
-    """Load llama.cpp backends built as loadable modules; returns how many backends are registered.
-
-    A ``GGML_BACKEND_DL`` build (the distributable CPU variant: one library per instruction-set
-    level, the best one for this CPU picked at run time; see installers/README.md) registers no
-    backend until one is loaded from a file, and llama-cpp-python 0.3.36 never loads them
-    (abetlen/llama-cpp-python#2069), so every model would fail to load. They are where the wheel
-    puts them (``site-packages/bin``) or where build.spec puts them (``llama_cpp/lib``). A build with
-    its CPU backend linked in has it registered already, and nothing happens.
-    """
-    try:
-        count, load = _ggml_function("ggml_backend_reg_count"), _ggml_function("ggml_backend_load_all_from_path")
-    except (AttributeError, OSError):
-        return -1
-    count.argtypes, count.restype = [], ctypes.c_size_t
-    load.argtypes, load.restype = [ctypes.c_char_p], None
-    if count() == 0:
-        package = Path(llama_cpp.__file__).resolve().parent
-        for folder in (package / "lib", package.parent / "bin"):
-            if folder.is_dir() and any(folder.glob("*ggml-*")):
-                load(os.fsencode(folder))
-                if count():
-                    break
-    return int(count())
-
-
-BACKENDS_REGISTERED: int = _load_dynamic_backends()
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message is for a person."""
@@ -108,7 +83,7 @@ class LoadConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LoadConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LoadConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
@@ -130,60 +105,14 @@ class GenerationStats:
     context_size: int = 0
     dropped_messages: int = 0
     stop_reason: str = ""           # "stop", "length" or "cancelled"
+    reasoning_tokens: int = 0       # of the completion tokens, those of the model's thinking
+    answer_tokens: int = 0
+    thinking_s: float = 0.0
+    thinking_closed_by: str = ""    # "budget" or "answer_now" when Cove closed the thinking
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
         return asdict(self)
-
-
-_PARAMS_LOCK = threading.Lock()
-
-
-@contextmanager
-def _model_params(**fields: Any) -> Iterator[None]:
-    """Make ``Llama()`` start from llama.cpp's default model params with ``fields`` changed.
-
-    llama-cpp-python's constructor does not expose every field of ``llama_model_params``
-    (``use_extra_bufts`` in particular), so the default-params factory it calls is wrapped for
-    the duration of one construction. Its chat formatter is stubbed out for that time as well
-    (see :class:`_UnusedChatFormatter`).
-    """
-    original = llama_lib.llama_model_default_params
-
-    def patched() -> Any:
-        params = original()
-        for name, value in fields.items():
-            setattr(params, name, value)
-        return params
-
-    with _PARAMS_LOCK:
-        llama_lib.llama_model_default_params = patched
-        formatter = llama_chat_format.Jinja2ChatFormatter
-        llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
-        try:
-            yield
-        finally:
-            llama_lib.llama_model_default_params = original
-            llama_chat_format.Jinja2ChatFormatter = formatter  # type: ignore[misc]
-
-
-class _UnusedChatFormatter:
-    """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while a ``Llama`` is built.
-
-    The constructor compiles every chat template in the GGUF's metadata with a plain Jinja
-    sandbox. Cove never uses those handlers (it renders with :mod:`desktop.core.engine.chat_template`),
-    and that compile is unsafe: Jinja evaluates constant expressions while compiling, outside any
-    time or size limit (``{{ 'a' * 10**9 }}`` takes about 20 s and 4 GB there), and a template
-    that is not valid Jinja would make the model fail to load instead of falling back to ChatML.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def to_chat_handler(self) -> Any:
-        def unused(*args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("Cove renders chat templates itself")
-        return unused
 
 
 def default_context(info: GGUFInfo) -> int:
@@ -208,7 +137,7 @@ class Runtime:
         if config.use_extra_bufts and os.environ.get(SIMULATE_REPACK_CRASH_ENV):
             os.abort()  # what llama.cpp's repacking does on an AMX Xeon, on any machine (tests)
         try:
-            with _model_params(use_extra_bufts=config.use_extra_bufts):
+            with model_params(use_extra_bufts=config.use_extra_bufts):
                 self._llm = llama_cpp.Llama(
                     model_path=str(self.path),
                     n_ctx=n_ctx,
@@ -224,6 +153,7 @@ class Runtime:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.path.name}: {exc}") from exc
         self.template_problem = config.template_note if config.builtin_template else ""
+        self.thinking = ThinkingFormat()
         self._template = self._make_template(builtin=config.builtin_template)
         self._cancel: threading.Event | None = None
         self._abort_cb = llama_lib.ggml_abort_callback(self._should_abort)
@@ -260,20 +190,37 @@ class Runtime:
         bos = model.token_get_text(bos_id) if bos_id != -1 else ""
         self._stop_ids = {eos_id} if eos_id != -1 else set()
         source = llm.metadata.get("tokenizer.chat_template") or ""
+        self.thinking = ThinkingFormat()
         if builtin or not source:
             return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
         try:
-            return ChatTemplate(source, eos, bos)
+            template = ChatTemplate(source, eos, bos)
         except TemplateError as exc:
             self.template_problem = str(exc)
             return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
+        self.thinking = detect_format(source, eos, bos)
+        return template
+
+    def set_thinking_markers(self, open_marker: str, close_marker: str) -> None:
+        """Markers a person set for a model whose template does not say how it thinks."""
+        self.thinking = with_override(self.thinking, open_marker, close_marker)
+
+    def _markers_are_special(self) -> bool:
+        """True when the format's markers are control tokens (harmony), which plain decoding drops."""
+        marker = self.thinking.open
+        if not marker:
+            return False
+        ids = self._llm.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
+        attr = self._llm._model.token_get_attr(ids[0]) if len(ids) == 1 else 0  # noqa: SLF001
+        return bool(attr & llama_lib.LLAMA_TOKEN_ATTR_CONTROL)
 
     def use_builtin_template(self, reason: str) -> None:
         """Switch to Cove's ChatML template (the model's own failed)."""
         self.template_problem = reason
         self._template = self._make_template(builtin=True)
 
-    def render(self, messages: Sequence[dict[str, str]]) -> tuple[str, list[int], list[str]]:
+    def render(self, messages: Sequence[dict[str, Any]],
+               variables: dict[str, Any] | None = None) -> tuple[str, list[int], list[str]]:
         """Render the chat template: the prompt text, its tokens and the stop strings.
 
         If the model's own template fails, runs too long or grows too large, Cove switches to
@@ -281,11 +228,11 @@ class Runtime:
         """
         try:
             try:
-                rendered = self._template.render(messages)
+                rendered = self._template.render(messages, variables=variables)
             except TemplateRefusal:
                 if not any(m["role"] == "system" for m in messages):
                     raise
-                rendered = self._template.render(merge_system_into_first_user(messages))
+                rendered = self._template.render(merge_system_into_first_user(messages), variables=variables)
         except TemplateError as exc:
             if not self.has_own_template:
                 raise GenerationError(f"The chat template failed: {exc}") from exc
@@ -302,15 +249,15 @@ class Runtime:
         kept, dropped, _tokens, _stop = self._fit(messages, reserve)
         return kept, dropped
 
-    def _fit(self, messages: Sequence[dict[str, str]],
-             reserve: int) -> tuple[list[dict[str, str]], int, list[int], list[str]]:
+    def _fit(self, messages: Sequence[dict[str, Any]], reserve: int,
+             variables: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], int, list[int], list[str]]:
         """:meth:`fit_messages`, also returning the kept prompt's tokens and stop strings (so a
         slow template is rendered once per answer, not twice)."""
         kept = list(messages)
         dropped = 0
         limit = max(16, self.n_ctx - reserve)
         while True:
-            _, tokens, stop = self.render(kept)
+            _, tokens, stop = self.render(kept, variables)
             if len(tokens) <= limit:
                 return kept, dropped, tokens, stop
             droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] != "system"]
@@ -323,9 +270,6 @@ class Runtime:
             dropped += 1
 
     # -- generation ----------------------------------------------------------------------
-    def _stop_on_eos(self, tokens: Any, _logits: Any) -> bool:
-        return bool(len(tokens)) and int(tokens[-1]) in self._stop_ids
-
     def _should_abort(self, _data: Any) -> bool:
         cancel = self._cancel
         return bool(cancel is not None and cancel.is_set())
@@ -335,23 +279,63 @@ class Runtime:
         callback = self._abort_cb if enabled else ctypes.cast(None, llama_lib.ggml_abort_callback)
         llama_lib.llama_set_abort_callback(ctx, callback, None)
 
+    def prompt_messages(self, messages: Sequence[dict[str, Any]], request: ThinkingRequest) -> list[dict[str, Any]]:
+        """``messages`` as this model's template expects them: an earlier answer's reasoning
+        (``reasoning_content``) only for templates that read it, and a ``/no_think`` flag where
+        that is how thinking is switched."""
+        keep = self.thinking.reads_reasoning
+        shaped = [m if keep or "reasoning_content" not in m else {k: v for k, v in m.items() if k != "reasoning_content"}
+                  for m in messages]
+        return apply_flag(self.thinking, shaped, request.think) if self.thinking.thinks else shaped
+
     def stream_chat(
         self,
-        messages: Sequence[dict[str, str]],
+        messages: Sequence[dict[str, Any]],
         settings: GenerationSettings,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
-        """Yield the answer to ``messages`` in pieces; ``last_stats`` is filled when done.
+        thinking: ThinkingRequest | None = None,
+    ) -> Iterator[Piece]:
+        """Yield the answer to ``messages`` in pieces of reasoning and answer; ``last_stats`` is
+        filled when done. ``thinking`` switches, sets and bounds a thinking model's reasoning.
 
         Setting ``cancel`` ends the stream within one token (or one graph step of prompt
         evaluation); the pieces produced so far stand.
         """
         cancel = cancel or threading.Event()
+        request = thinking or ThinkingRequest(think=self.thinking.default_on)
         started = time.perf_counter()
         stats = GenerationStats(context_size=self.n_ctx)
         self.last_stats = stats
+        variables = thinking_variables(self.thinking, request.think, request.effort) if self.thinking.thinks else {}
+        if self.thinking.thinks:
+            logger.info("thinking format %s (%s): thinking %s, template variables %s, budget %s",
+                        self.thinking.kind, self.thinking.summary(), "on" if request.think else "off", variables,
+                        request.budget or "none")
+        tokens, stop = self._prepare_prompt(self.prompt_messages(messages, request), settings, stats, variables)
+        self._cancel = cancel
+        self._set_abort(True)  # only during prompt evaluation: it costs a GIL trip per graph node
+        loop = AnswerLoop(self._llm, self.thinking, request, self._stop_ids, stop, self._markers_are_special(),
+                          on_first_token=lambda: self._set_abort(False))
+        try:
+            yield from loop.run(tokens, settings, max(1, min(settings.max_tokens, self.n_ctx - len(tokens))), cancel)
+        except RuntimeError as exc:
+            if not cancel.is_set():
+                raise GenerationError(f"llama.cpp failed while generating: {exc}") from exc
+            loop.counts.finish = "cancelled"
+        finally:
+            self._set_abort(False)
+            self._cancel = None
+            counts = loop.counts
+            stats.reasoning_tokens, stats.answer_tokens = counts.reasoning_tokens, counts.answer_tokens
+            stats.thinking_s, stats.thinking_closed_by = counts.thinking_s, counts.closed_by
+            self._finish_stats(stats, started, counts.first_token_at, counts.finish)
+
+    def _prepare_prompt(self, messages: Sequence[dict[str, Any]], settings: GenerationSettings,
+                        stats: GenerationStats, variables: dict[str, Any]) -> tuple[list[int], list[str]]:
+        """Fit ``messages`` into the context (recorded in ``stats``) and reset llama.cpp's counters;
+        returns the prompt's tokens and stop strings."""
         reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
-        _kept, stats.dropped_messages, tokens, stop = self._fit(messages, reserve)
+        _kept, stats.dropped_messages, tokens, stop = self._fit(messages, reserve, variables)
         stats.prompt_tokens = len(tokens)
         stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
         ctx = self._llm._ctx.ctx  # noqa: SLF001
@@ -359,46 +343,7 @@ class Runtime:
         # (the reset does not clear them); synchronizing books them, so the reset drops them.
         llama_lib.llama_synchronize(ctx)
         llama_lib.llama_perf_context_reset(ctx)
-        max_tokens = max(1, min(settings.max_tokens, self.n_ctx - len(tokens)))
-        self._cancel = cancel
-        self._set_abort(True)  # only during prompt evaluation: it costs a GIL trip per graph node
-        stream = self._llm.create_completion(
-            prompt=tokens,
-            max_tokens=max_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=settings.top_k,
-            min_p=settings.min_p,
-            repeat_penalty=settings.repeat_penalty,
-            seed=settings.seed if settings.seed >= 0 else None,
-            stop=stop,
-            stopping_criteria=llama_cpp.StoppingCriteriaList([self._stop_on_eos]),
-            stream=True,
-        )
-        first_at = 0.0
-        finish = ""
-        try:
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                text = choice.get("text") or ""
-                finish = choice.get("finish_reason") or finish
-                if text:
-                    if not first_at:
-                        first_at = time.perf_counter()
-                        self._set_abort(False)
-                    yield text
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-        except RuntimeError as exc:
-            if not cancel.is_set():
-                raise GenerationError(f"llama.cpp failed while generating: {exc}") from exc
-            finish = "cancelled"
-        finally:
-            stream.close()
-            self._set_abort(False)
-            self._cancel = None
-            self._finish_stats(stats, started, first_at, finish or "stop")
+        return tokens, stop
 
     def _finish_stats(self, stats: GenerationStats, started: float, first_at: float, finish: str) -> None:
         perf = llama_lib.llama_perf_context(self._llm._ctx.ctx)  # noqa: SLF001
@@ -481,109 +426,3 @@ def _common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
             break
         n += 1
     return n
-
-
-def system_info() -> str:
-    """llama.cpp's one-line report of the CPU features and backends it was built with."""
-    return llama_lib.llama_print_system_info().decode("utf-8", "replace").strip()
-
-
-def supports_gpu_offload() -> bool:
-    """True when this llama-cpp-python build can offload layers to a GPU."""
-    return bool(llama_lib.llama_supports_gpu_offload())
-
-
-__all__ = [
-    "GenerationError", "GenerationStats", "LoadConfig", "ModelLoadError", "Runtime",
-    "LLAMA_CPP_VERSION", "default_context", "messages_for_model", "supports_gpu_offload",
-    "system_info",
-]
-
-
-# -- backend report (hardware page, `cove hardware`, fit estimate) ------------------------------
-_DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel", 4: "meta"}
-
-
-class _GGMLFeature(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_char_p)]
-
-
-def _ggml_library(lib_dir: Path) -> ctypes.CDLL:
-    """The bundled libggml that libllama already loaded (the same handle, so the same registry)."""
-    import sys
-
-    names = {"win32": ("ggml.dll", "libggml.dll"), "darwin": ("libggml.dylib", "libggml.so")}
-    for name in names.get(sys.platform, ("libggml.so",)):
-        if (lib_dir / name).exists():
-            lib = ctypes.CDLL(str(lib_dir / name))
-            break
-    else:
-        raise OSError(f"no libggml in {lib_dir}")
-    void_p, size_t, text = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
-    signatures = {
-        "ggml_backend_dev_count": ([], size_t), "ggml_backend_dev_get": ([size_t], void_p),
-        "ggml_backend_dev_name": ([void_p], text), "ggml_backend_dev_description": ([void_p], text),
-        "ggml_backend_dev_type": ([void_p], ctypes.c_int), "ggml_backend_dev_backend_reg": ([void_p], void_p),
-        "ggml_backend_dev_memory": ([void_p, ctypes.POINTER(size_t), ctypes.POINTER(size_t)], None),
-        "ggml_backend_reg_count": ([], size_t), "ggml_backend_reg_get": ([size_t], void_p),
-        "ggml_backend_reg_name": ([void_p], text), "ggml_backend_reg_get_proc_address": ([void_p, text], void_p),
-    }
-    for fn, (args, result) in signatures.items():
-        getattr(lib, fn).argtypes = args
-        getattr(lib, fn).restype = result
-    return lib
-
-
-def _reg_features(lib: ctypes.CDLL, reg: int) -> dict[str, str]:
-    """``ggml_backend_get_features`` of a backend registry: the CPU features its kernels use."""
-    address = lib.ggml_backend_reg_get_proc_address(reg, b"ggml_backend_get_features")
-    if not address:
-        return {}
-    get = ctypes.CFUNCTYPE(ctypes.POINTER(_GGMLFeature), ctypes.c_void_p)(address)
-    features, i = {}, 0
-    array = get(reg)
-    while array and array[i].name:
-        features[array[i].name.decode()] = (array[i].value or b"").decode()
-        i += 1
-    return features
-
-
-def backend_report() -> dict[str, Any]:
-    """What this llama.cpp build is and sees, as plain data for :func:`desktop.core.system.hardware.detect`:
-    system info, whether GPU offload is possible, the backends and devices (with free and total
-    memory) from ggml's registry, the CPU backend's features and any ``libggml-cpu-*`` variants."""
-    import re
-
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    libraries = sorted(p.name for p in lib_dir.iterdir()) if lib_dir.is_dir() else []
-    variants = sorted({re.sub(r"\.(so|dylib|dll).*$", "", n) for n in libraries if re.match(r"(lib)?ggml-cpu-", n)})
-    report: dict[str, Any] = {
-        "llama_cpp_python": LLAMA_CPP_VERSION, "system_info": system_info(),
-        "gpu_offload": supports_gpu_offload(),  # also loads dynamic backends when the build has them
-        "library_dir": str(lib_dir), "libraries": libraries, "cpu_variants": variants,
-        "backends": [], "devices": [], "cpu_backend_features": {}, "error": ""}
-    try:
-        lib = _ggml_library(lib_dir)
-        for i in range(lib.ggml_backend_reg_count()):
-            reg = lib.ggml_backend_reg_get(i)
-            name = (lib.ggml_backend_reg_name(reg) or b"").decode()
-            report["backends"].append(name)
-            if name == "CPU":
-                report["cpu_backend_features"] = _reg_features(lib, reg)
-        for i in range(lib.ggml_backend_dev_count()):
-            dev = lib.ggml_backend_dev_get(i)
-            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            reg = lib.ggml_backend_dev_backend_reg(dev)
-            report["devices"].append({
-                "name": (lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
-                "description": (lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace"),
-                "type": _DEVICE_TYPES.get(lib.ggml_backend_dev_type(dev), "unknown"),
-                "backend": (lib.ggml_backend_reg_name(reg) or b"").decode() if reg else "",
-                "free": int(free.value), "total": int(total.value)})
-    except (OSError, AttributeError) as exc:
-        report["error"] = f"ggml's device list could not be read: {exc}"
-    return report
-
-
-__all__ += ["backend_report"]

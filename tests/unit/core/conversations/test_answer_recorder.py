@@ -19,7 +19,7 @@ class FakeClock:
 def make(interval: float = 0.5):
     writes: list[tuple[str, str | None, dict | None]] = []
     clock = FakeClock()
-    rec = AnswerRecorder(lambda text, status, stats: writes.append((text, status, stats)),
+    rec = AnswerRecorder(lambda text, _reasoning, status, stats: writes.append((text, status, stats)),
                          interval=interval, clock=clock)
     return rec, writes, clock
 
@@ -36,7 +36,7 @@ def test_flushes_at_most_every_interval() -> None:
     clock = FakeClock()
     writes: list[tuple[str, str | None, dict | None]] = []
 
-    def write(text: str, status: str | None, stats: dict | None) -> None:
+    def write(text: str, _reasoning: str, status: str | None, stats: dict | None) -> None:
         times.append(clock.now)
         writes.append((text, status, stats))
 
@@ -110,8 +110,8 @@ def test_with_real_store(tmp_path: Path) -> None:
         q = store.add_message(conv.id, "user", "q")
         a = store.add_message(conv.id, "assistant", "", parent_id=q.id, status=STREAMING)
         clock = FakeClock()
-        rec = AnswerRecorder(lambda text, status, stats: store.update_message(a.id, text, status=status,
-                                                                              stats=stats),
+        rec = AnswerRecorder(lambda text, reasoning, status, stats: store.update_message(
+                                 a.id, text, status=status, stats=stats, reasoning=reasoning),
                              interval=0.5, clock=clock)
         rec.add("one ")
         clock.now += 0.6
@@ -125,3 +125,17 @@ def test_with_real_store(tmp_path: Path) -> None:
         assert (got.content, got.status, got.stats) == ("one two three", COMPLETE, {"completion_tokens": 3})
     finally:
         store.close()
+
+
+def test_reasoning_is_kept_apart_and_flushed_with_the_text() -> None:
+    clock = FakeClock()
+    writes: list[tuple[str, str, str | None]] = []
+    rec = AnswerRecorder(lambda text, reasoning, status, _stats: writes.append((text, reasoning, status)),
+                         interval=0.5, clock=clock)
+    rec.add("Let me see. ", "reasoning")
+    rec.add("Two and two.", "reasoning")
+    clock.now += 0.6
+    rec.add("Four.")
+    assert writes == [("Four.", "Let me see. Two and two.", STREAMING)]
+    assert rec.finish(STOPPED) == "Four."
+    assert writes[-1] == ("Four.", "Let me see. Two and two.", STOPPED)

@@ -21,9 +21,11 @@ import pytest
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from desktop.core.engine.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, ChatTemplate,
-                                         TemplateError, TemplateRefusal, merge_system_into_first_user)
+from desktop.core.engine.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS,
+                                               RENDER_SECONDS, ChatTemplate, TemplateError, TemplateRefusal,
+                                               merge_system_into_first_user)
 from desktop.core.models.gguf import read_gguf
+from tests.helpers.pace import within, within_deadline
 from tests.helpers.report import report
 
 MESSAGES = [
@@ -288,7 +290,9 @@ def test_runaway_template_is_stopped(name: str) -> None:
     growth = max(max(samples, default=baseline) - baseline, _maxrss_mb() - peak_before)
     RUNAWAY_TIMES[name] = elapsed
     print(f"runaway {name!r}: stopped in {elapsed:.2f} s, memory +{growth:.0f} MB: {caught.value}")
-    assert elapsed < 2.5, (name, elapsed, str(caught.value))
+    # Stopped by the 2 s render deadline (or sooner by a size limit); what follows it is timed as
+    # a ratio to a reference workload, so a busy machine does not fail this.
+    assert within_deadline(elapsed, RENDER_SECONDS, 0.5), (name, elapsed, str(caught.value))
     assert growth < RSS_LIMIT_MB, (name, growth)
     assert "chat template" in str(caught.value)
 
@@ -316,7 +320,7 @@ def test_templates_that_cannot_be_compiled_raise_template_error(source: str, nee
     started = time.monotonic()
     with pytest.raises(TemplateError, match=needle):
         ChatTemplate(source)
-    assert time.monotonic() - started < 2.5
+    assert within(time.monotonic() - started, 2.5)
 
 
 # -- ordinary templates -------------------------------------------------------------------------
@@ -450,7 +454,7 @@ def test_long_conversation_renders_fully_and_quickly(starter_model: Path) -> Non
     prompt = template.render(turns).prompt
     elapsed = time.monotonic() - started
     assert prompt == _plain_jinja(source, turns, eos_token="<|im_end|>")
-    assert elapsed < 1.0, elapsed
+    assert within(elapsed, 1.0), elapsed
     pasted = [{"role": "user", "content": "summarise: " + "lorem ipsum " * 125_000}]
     assert len(pasted[0]["content"]) > 1_000_000
     assert template.render(pasted).prompt == _plain_jinja(source, pasted, eos_token="<|im_end|>")

@@ -14,7 +14,8 @@ import llama_cpp
 import pytest
 
 from desktop.core.engine.output_parser import ANSWER, REASONING, OutputParser, split_text
-from desktop.core.engine.thinking import ThinkingFormat, detect_format
+from desktop.core.engine.thinking import detect_format
+from desktop.core.engine.thinking_format import ThinkingFormat
 from tests.helpers.llama_sdist import harmony_vocab_path, vocab_path
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "fixtures" / "templates"

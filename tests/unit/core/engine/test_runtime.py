@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.engine.output_parser import ANSWER, Piece, answer_text
 from desktop.core.engine.runtime import GenerationError, LoadConfig, Runtime
 from desktop.core.system.settings import GenerationSettings
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]
+CANCEL_SHARE_OF_A_TENTH = 0.5  # a cancel during prompt evaluation: at most half of what a tenth of it takes
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +32,8 @@ def test_stream_yields_pieces_and_fills_stats(runtime: Runtime) -> None:
     pieces = list(runtime.stream_chat(QUESTION, greedy(24)))
     stats = runtime.last_stats
     assert len(pieces) >= 3
-    assert all(isinstance(p, str) and p for p in pieces)
-    assert "".join(pieces).strip()
+    assert all(isinstance(p, Piece) and p.kind == ANSWER and p.text for p in pieces)  # SmolLM2 does not think
+    assert answer_text(pieces).strip()
     assert 0 < stats.completion_tokens <= 24
     assert stats.decode_tokens_per_s > 0
     assert stats.time_to_first_token_s > 0
@@ -45,8 +47,8 @@ def test_stream_yields_pieces_and_fills_stats(runtime: Runtime) -> None:
 
 def test_same_seed_and_zero_temperature_repeat(runtime: Runtime) -> None:
     settings = greedy(12, seed=7)
-    first = "".join(runtime.stream_chat(QUESTION, settings))
-    second = "".join(runtime.stream_chat(QUESTION, settings))
+    first = answer_text(runtime.stream_chat(QUESTION, settings))
+    second = answer_text(runtime.stream_chat(QUESTION, settings))
     assert first and first == second
 
 
@@ -70,27 +72,38 @@ def test_cancel_after_first_piece_stops_quickly(runtime: Runtime) -> None:
 
     helper = threading.Thread(target=canceller)
     helper.start()
-    pieces = []
+    pieces, after_cancel = [], 0
     for piece in runtime.stream_chat(STORY, greedy(400), cancel):
         pieces.append(piece)
+        after_cancel += cancel.is_set()
         first_piece.set()
     ended = time.perf_counter()
     helper.join()
     stats = runtime.last_stats
     latency = ended - set_at[0]
-    print(f"\nstopped {latency * 1000:.1f} ms after cancel, {len(pieces)} pieces")
-    assert latency < 0.2
+    print(f"\nstopped {latency * 1000:.1f} ms after cancel, {len(pieces)} pieces, {after_cancel} after it")
+    assert after_cancel <= 1  # within one token, however long a token takes on this machine
     assert stats.stop_reason == "cancelled"
     assert 1 <= len(pieces) < 50
     assert stats.completion_tokens < 50
 
 
+def long_prompt(fruit: str, sentences: int = 80) -> list[dict[str, str]]:
+    """A prompt of about 11 tokens a sentence that shares nothing with another fruit's but the template's start."""
+    text = " ".join(f"{fruit.title()} number {i} talks about {fruit} and oranges." for i in range(sentences))
+    return [{"role": "user", "content": text + " Summarise this."}]
+
+
 def test_cancel_during_prompt_evaluation(runtime: Runtime) -> None:
     settings = greedy(16)
-    expected = "".join(runtime.stream_chat(QUESTION, settings))
+    expected = answer_text(runtime.stream_chat(QUESTION, settings))
+    # A tenth of such a prompt, evaluated to the end on this machine under its present load: the
+    # cancel latency is a ratio to it, not a number of milliseconds.
+    started = time.perf_counter()
+    list(runtime.stream_chat(long_prompt("pears", sentences=8), greedy(1)))
+    tenth_s = time.perf_counter() - started
 
-    long_text = " ".join(f"Sentence number {i} talks about apples and oranges." for i in range(80))
-    messages = [{"role": "user", "content": long_text + " Summarise this."}]
+    messages = long_prompt("apples")
     cancel = threading.Event()
     set_at: list[float] = []
 
@@ -105,16 +118,17 @@ def test_cancel_during_prompt_evaluation(runtime: Runtime) -> None:
     ended = time.perf_counter()
     timer.join()
     stats = runtime.last_stats
-    print(f"\nprompt of {stats.prompt_tokens} tokens: stopped {(ended - set_at[0]) * 1000:.1f} ms "
-          f"after cancel ({(ended - started) * 1000:.0f} ms in all)")
+    latency = ended - set_at[0]
+    print(f"\nprompt of {stats.prompt_tokens} tokens: stopped {latency * 1000:.1f} ms after cancel "
+          f"({(ended - started) * 1000:.0f} ms in all; a tenth of the prompt takes {tenth_s * 1000:.0f} ms)")
     assert 850 <= stats.prompt_tokens < 1024
     assert stats.stop_reason == "cancelled"
-    assert ended - set_at[0] < 0.2
+    assert latency < CANCEL_SHARE_OF_A_TENTH * tenth_s
     assert pieces == []
     assert stats.completion_tokens == 0
 
     # The runtime is still sound: the same question gets the same answer, with honest figures.
-    again = "".join(runtime.stream_chat(QUESTION, settings))
+    again = answer_text(runtime.stream_chat(QUESTION, settings))
     after = runtime.last_stats
     assert again == expected
     assert after.stop_reason in ("stop", "length")
@@ -123,7 +137,7 @@ def test_cancel_during_prompt_evaluation(runtime: Runtime) -> None:
 
 def test_second_turn_reuses_kv_cache(runtime: Runtime) -> None:
     turn1 = [{"role": "user", "content": "Name three colours of the rainbow."}]
-    answer = "".join(runtime.stream_chat(turn1, greedy(24)))
+    answer = answer_text(runtime.stream_chat(turn1, greedy(24)))
     first = runtime.last_stats
     turn2 = turn1 + [{"role": "assistant", "content": answer},
                      {"role": "user", "content": "And which one is your favourite?"}]
@@ -180,4 +194,4 @@ def test_message_too_long_on_its_own(runtime: Runtime) -> None:
         list(runtime.stream_chat(huge, greedy(8)))
     assert "1024" in str(err.value)
     # The runtime still answers afterwards.
-    assert "".join(runtime.stream_chat(QUESTION, greedy(4)))
+    assert answer_text(runtime.stream_chat(QUESTION, greedy(4)))

@@ -1,0 +1,233 @@
+"""``cove chat [--model FILE] "prompt"``: stream one answer to standard output and store the exchange.
+
+A new conversation is said on standard error (``cove: conversation N``); ``--conversation N``
+continues one, restoring its context cache from disk when it is there. Ctrl+C stops the answer
+(kept as stopped, exit status 130). A thinking model's reasoning goes to standard error (dimmed on
+a terminal) unless ``--hide-thinking``; ``--json`` prints one object with the reasoning and the
+answer apart instead of streaming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop.cli.conversations import open_store
+from desktop.cli.output import fail, note
+from desktop.core.conversations.answer_recorder import AnswerRecorder
+from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED, STREAMING, Message, StoreError
+from desktop.core.conversations.store import Store, suggest_title
+from desktop.core.engine.answer_loop import ThinkingRequest
+from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
+from desktop.core.engine.output_parser import REASONING
+from desktop.core.engine.prompt import messages_for_model
+from desktop.core.engine.thinking_format import EFFORTS
+from desktop.core.library.model_library import ModelLibrary
+from desktop.core.system.paths import AppPaths
+from desktop.core.system.settings import GenerationSettings, load_settings
+
+# argument -> GenerationSettings field
+_SETTINGS = {"system": "system_prompt", "max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
+             "top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty", "seed": "seed", "ctx": "n_ctx",
+             "threads": "n_threads"}
+
+
+def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove chat``."""
+    chat.add_argument("prompt", nargs="?", default=None, help="the question ('-' reads standard input)")
+    chat.add_argument("--model", help="a GGUF file or a library model name (default: the last used or the starter)")
+    chat.add_argument("--conversation", type=int, default=0, help="continue this stored conversation")
+    chat.add_argument("--system", default=None, help="system prompt")
+    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.add_argument("--temperature", type=float, default=None)
+    chat.add_argument("--top-p", type=float, default=None)
+    chat.add_argument("--top-k", type=int, default=None)
+    chat.add_argument("--min-p", type=float, default=None)
+    chat.add_argument("--repeat-penalty", type=float, default=None)
+    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: min(trained, 4096))")
+    chat.add_argument("--threads", type=int, default=None)
+    chat.add_argument("--stats", action="store_true", help="print speed figures to standard error")
+    think = chat.add_mutually_exclusive_group()
+    think.add_argument("--think", dest="think", action="store_const", const=True, default=None,
+                       help="ask a thinking model to think first (its default unless it is off by default)")
+    think.add_argument("--no-think", dest="think", action="store_const", const=False,
+                       help="ask a thinking model to answer without thinking, where its template allows it")
+    chat.add_argument("--reasoning-effort", choices=EFFORTS, default=None,
+                      help="how hard a model with effort levels (gpt-oss) thinks")
+    chat.add_argument("--thinking-budget", type=int, default=0, metavar="N",
+                      help="close the thinking after N tokens and go on to the answer (0: no limit)")
+    chat.add_argument("--hide-thinking", action="store_true", help="do not print the reasoning")
+    chat.add_argument("--json", action="store_true",
+                      help="print one JSON object (conversation, reasoning, answer, stats) when done")
+
+
+def settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
+    """``base`` with the options given on the command line."""
+    for arg_name, field_name in _SETTINGS.items():
+        value = getattr(args, arg_name)
+        if value is not None:
+            setattr(base, field_name, value)
+    return base
+
+
+@dataclass
+class _Turn:
+    """One question and its answer being written."""
+
+    conversation_id: int
+    history: list[Message]      # the conversation before the question
+    question: Message
+    recorder: AnswerRecorder
+
+
+def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
+    """Stream one answer to ``out`` and store the exchange."""
+    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
+    prompt = sys.stdin.read() if args.prompt == "-" else (args.prompt or "")
+    if not prompt.strip():
+        return fail("the prompt is empty: give the question as an argument, e.g. cove chat \"Hello\"", code=2)
+    settings = settings_from_args(load_settings(paths.settings_file).generation, args)
+    model_path = _model_path(args.model, paths)
+    if model_path is None:
+        return fail("no model found: pass --model FILE.gguf or install the starter (see README)")
+    try:
+        check_model_file(model_path)
+        store = open_store(paths)
+    except (ModelFileError, StoreError) as exc:
+        return fail(str(exc))
+    try:
+        turn = _begin(store, args.conversation, prompt, model_path)
+        if turn is None:
+            return fail(f"there is no conversation {args.conversation}")
+        try:
+            runtime = load_runtime(model_path, paths, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+        except ModelFileError as exc:
+            turn.recorder.finish(FAILED, {"error": str(exc)})
+            return fail(str(exc))
+        try:
+            return _answer(runtime, turn, settings, paths, out, args)
+        finally:
+            runtime.close()
+    finally:
+        store.close()
+
+
+def _model_path(model: str | None, paths: AppPaths) -> Path | None:
+    """The file to load: ``--model`` (a library name or a path), else the last used or the starter."""
+    library = ModelLibrary(paths)
+    if model:
+        entry = library.find(model)
+        return entry.path if entry else Path(model)
+    entry = library.default(load_settings(paths.settings_file).last_model)
+    return entry.path if entry else None
+
+
+def _begin(store: Store, conversation_id: int, prompt: str, model_path: Path) -> _Turn | None:
+    """Store the question (in conversation ``conversation_id``, or a new one) and an empty answer
+    being streamed; None when there is no such conversation."""
+    if conversation_id:
+        conversation = store.get_conversation(conversation_id)
+        if conversation is None:
+            return None
+        history = store.active_path(conversation.id)
+        user = store.add_message(conversation.id, "user", prompt, parent_id=history[-1].id if history else None)
+    else:  # the conversation and its question in one transaction
+        conversation, user = store.create_conversation_with_message(suggest_title(prompt), str(model_path), prompt)
+        history = []
+        note(f"conversation {conversation.id}")
+    answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
+
+    def write(content: str, reasoning: str, status: str | None, stats: dict | None) -> None:
+        store.update_message(answer.id, content, status=status, stats=stats, reasoning=reasoning,
+                             thinking_s=(stats or {}).get("thinking_s"))
+
+    return _Turn(conversation.id, history, user, AnswerRecorder(write))
+
+
+def _answer(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppPaths, out: TextIO,
+            args: argparse.Namespace) -> int:
+    """Stream the answer to ``out`` while recording it; 0, 130 when stopped, 1 when generation failed."""
+    # lazy: desktop.core.engine.runtime imports llama_cpp; load_runtime has imported it by now
+    from desktop.core.engine.runtime import GenerationError
+
+    if runtime.template_problem:
+        note(f"note: the model's own chat template cannot be used ({runtime.template_problem}); "
+             "using the built-in ChatML template")
+    request = _thinking_request(runtime, args)
+    messages = messages_for_model(turn.history + [turn.question], settings.system_prompt)
+    restored = runtime.restore_state(paths.kv_state(turn.conversation_id)) if turn.history else 0
+    cancel = threading.Event()
+    status = COMPLETE
+    thoughts = _ThoughtsOut(sys.stderr, shown=not args.hide_thinking and not args.json)
+    try:
+        for piece in runtime.stream_chat(messages, settings, cancel, request):
+            turn.recorder.add(piece.text, piece.kind)
+            if piece.kind == REASONING:
+                thoughts.write(piece.text)
+            elif not args.json:
+                thoughts.end()
+                out.write(piece.text)
+                out.flush()
+    except KeyboardInterrupt:
+        cancel.set()
+        status = STOPPED
+    except GenerationError as exc:
+        turn.recorder.finish(FAILED, {"error": str(exc)})
+        return fail(str(exc))
+    thoughts.end()
+    stats = runtime.last_stats
+    turn.recorder.finish(status, {**stats.to_dict(), "restored_tokens": restored})
+    with contextlib.suppress(OSError):  # a cache for the next turn: losing it costs a prompt evaluation
+        runtime.save_state(paths.kv_state(turn.conversation_id))
+    if args.json:
+        out.write(json.dumps({"conversation": turn.conversation_id, "reasoning": turn.recorder.reasoning.strip(),
+                              "answer": turn.recorder.text.strip(), "status": status, "stats": stats.to_dict()},
+                             ensure_ascii=False) + "\n")
+    else:
+        out.write("\n")
+    out.flush()
+    if args.stats:
+        note(f"{stats.completion_tokens} tokens ({stats.reasoning_tokens} thinking, {stats.answer_tokens} answer), "
+             f"{stats.decode_tokens_per_s:.1f} tokens/s, first token after {stats.time_to_first_token_s:.2f} s, "
+             f"context {stats.context_used}/{stats.context_size}, prompt tokens evaluated "
+             f"{stats.prompt_eval_tokens} of {stats.prompt_tokens}")
+    return 130 if status == STOPPED else 0
+
+
+def _thinking_request(runtime: Any, args: argparse.Namespace) -> ThinkingRequest:
+    """What ``--think``/``--no-think``/``--reasoning-effort``/``--thinking-budget`` ask of this model."""
+    fmt = runtime.thinking
+    think = fmt.default_on if args.think is None else args.think
+    if args.think is False and fmt.thinks and not fmt.can_switch_off:
+        note("note: this model always thinks; its template has no switch to turn thinking off")
+    return ThinkingRequest(think=think, effort=args.reasoning_effort or "", budget=max(0, args.thinking_budget))
+
+
+class _ThoughtsOut:
+    """The reasoning on standard error: dimmed on a terminal, a blank line before the answer."""
+
+    def __init__(self, stream: TextIO, shown: bool) -> None:
+        self._stream, self._shown, self._open = stream, shown, False
+        self._dim = shown and stream.isatty()
+
+    def write(self, text: str) -> None:
+        if not self._shown:
+            return
+        if not self._open:
+            self._stream.write("\x1b[2m" if self._dim else "")
+            self._open = True
+        self._stream.write(text)
+        self._stream.flush()
+
+    def end(self) -> None:
+        if self._open:
+            self._stream.write("\x1b[0m\n\n" if self._dim else "\n\n")
+            self._stream.flush()
+            self._open = False
