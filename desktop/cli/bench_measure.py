@@ -2,7 +2,11 @@
 
 Kept apart from :mod:`desktop.cli.bench` (which decides what to run and prints the table). The raw
 llama-cpp-python baseline uses the very ``llama_cpp`` module :mod:`desktop.core.engine.runtime` loaded
-(``runtime.llama_cpp``): the same library, so the comparison is of Cove's code path only.
+(``runtime.llama_cpp``), built through the same :func:`desktop.core.engine.llama_params.model_params`:
+the same library, so the comparison is of Cove's code path only.
+
+The engine is imported inside the functions that need it: ``llama_cpp`` takes long to load, and
+every ``cove`` command imports this module (through :mod:`desktop.cli.bench`, for its parser).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from desktop.core.system.settings import GenerationSettings
+from desktop.core.engine.output_parser import answer_text
 
 MEMORY_MARK = "COVE_BENCH_MEMORY "
 READY_LINE = "cove: window ready"
@@ -51,7 +58,7 @@ def cove_speed(rt: Any, messages: list[dict[str, str]], settings: Any) -> Speed:
 
 def raw_speed(llm: Any, tokens: list[int], max_tokens: int, sampling: dict[str, Any]) -> Speed:
     """The same prompt tokens through raw ``Llama.create_completion(stream=True)``."""
-    from desktop.core.engine import runtime
+    from desktop.core.engine import runtime  # lazy: llama_cpp (see the module docstring)
 
     lib = runtime.llama_lib
     llm.reset()
@@ -72,9 +79,9 @@ def raw_speed(llm: Any, tokens: list[int], max_tokens: int, sampling: dict[str, 
 def raw_llama(path: Path, n_ctx: int, threads: int, repack: bool) -> Any:
     """llama-cpp-python's ``Llama`` with its defaults (n_batch 512, no flash attention), the same
     threads as Cove, and weight repacking as given (its default, on, crashes on AMX CPUs)."""
-    from desktop.core.engine import runtime
+    from desktop.core.engine import llama_params, runtime  # lazy: llama_cpp (see the module docstring)
 
-    with runtime._model_params(use_extra_bufts=repack):  # noqa: SLF001
+    with llama_params.model_params(use_extra_bufts=repack):
         return runtime.llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
                                        n_threads_batch=threads, verbose=False)
 
@@ -223,8 +230,7 @@ def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool,
     ``fill``), and print this process's memory before loading, after loading and after answering."""
     if not Path("/proc/self/status").is_file():
         return 2
-    from desktop.core.engine.runtime import LoadConfig, Runtime
-    from desktop.core.system.settings import GenerationSettings
+    from desktop.core.engine.runtime import LoadConfig, Runtime  # lazy: llama_cpp (see the module docstring)
 
     base = _status()  # Python, Cove's core and the llama.cpp libraries, no model yet
     rt = Runtime(model, LoadConfig(n_ctx=n_ctx, n_threads=threads, use_extra_bufts=repack, flash_attn=flash))
@@ -237,7 +243,7 @@ def memory_child(model: str, n_ctx: int, repack: bool, threads: int, fill: bool,
             message = message[: int(len(message) * 0.98)]
     settings = GenerationSettings(temperature=0.0, max_tokens=8, seed=1)
     started = time.perf_counter()
-    "".join(rt.stream_chat([{"role": "user", "content": message}], settings))
+    answer_text(rt.stream_chat([{"role": "user", "content": message}], settings))
     seconds = time.perf_counter() - started
     after = _status()
     print(MEMORY_MARK + json.dumps({"base": base, "loaded": loaded, "after": after, "n_ctx": rt.n_ctx,

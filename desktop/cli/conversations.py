@@ -16,11 +16,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from desktop.cli.output import fail, note
 from desktop.core.conversations.export_import import ImportFormatError, export_conversations, import_file, write_export
+from desktop.core.conversations.records import StoreError
 from desktop.core.conversations.recovery import open_store_with_recovery
-from desktop.core.system.paths import AppPaths
-from desktop.core.conversations.store import Store, StoreError
 from desktop.core.conversations.search import mark_matches
+from desktop.core.conversations.store import Store
+from desktop.core.system.paths import AppPaths
 
 
 def open_store(paths: AppPaths, err: TextIO | None = None) -> Store:
@@ -28,29 +30,29 @@ def open_store(paths: AppPaths, err: TextIO | None = None) -> Store:
     Raises StoreError when it cannot be opened."""
     store, report = open_store_with_recovery(paths.database)
     if report is not None:
-        print(f"cove: {report.message}", file=err or sys.stderr)
+        note(report.message, err)
     return store
 
 
-def add_conversation_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's type
-    """Register ``search``, ``export`` and ``import`` on ``sub``."""
-    search = sub.add_parser("search", help="search every conversation for words")
+def add_search_arguments(search: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove search``."""
     search.add_argument("query", help="words to look for (all must occur; the last may be the start of a word)")
     search.add_argument("--limit", type=int, default=20, help="at most this many results (default 20)")
-    export = sub.add_parser("export", help="write conversations as Markdown or JSON")
+
+
+def add_export_arguments(export: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove export``."""
     export.add_argument("conversation", nargs="?", type=int, default=None, help="the conversation id")
     export.add_argument("--all", action="store_true", help="every conversation")
     export.add_argument("--format", choices=("md", "json"), default=None,
                         help="md (readable, the shown branch) or json (everything, re-importable); "
                              "default: from the output's extension, else md")
     export.add_argument("--output", default="-", help="the file to write ('-' or nothing: standard output)")
-    importing = sub.add_parser("import", help="import conversations (Cove JSON or ChatGPT's conversations.json)")
+
+
+def add_import_arguments(importing: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove import``."""
     importing.add_argument("file")
-
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"cove: {message}", file=sys.stderr)
-    return code
 
 
 def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
@@ -59,13 +61,13 @@ def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = N
     try:
         store = open_store(paths)
     except StoreError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         hits = store.search(args.query, limit=max(1, args.limit))
     finally:
         store.close()
     if not hits:
-        return _fail(f"no messages match {args.query!r}")
+        return fail(f"no messages match {args.query!r}")
     for hit in hits:
         snippet = " ".join(mark_matches(hit.snippet).split())
         title = " ".join(hit.conversation_title.split())
@@ -77,31 +79,31 @@ def cmd_export(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = N
     """Export one conversation or all of them."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     if args.all == (args.conversation is not None):
-        return _fail("give either a conversation id or --all", 2)
+        return fail("give either a conversation id or --all", code=2)
     to_stdout = args.output in ("-", "")
     output = Path(args.output)
     fmt = args.format or ("json" if output.suffix.lower() == ".json" else "md")
     if not to_stdout and not output.parent.is_dir():
-        return _fail(f"cannot write {output}: the folder {output.parent} does not exist")
+        return fail(f"cannot write {output}: the folder {output.parent} does not exist")
     if not to_stdout and output.is_dir():
-        return _fail(f"cannot write {output}: it is a folder")
+        return fail(f"cannot write {output}: it is a folder")
     ids = None if args.all else [args.conversation]
     try:
         store = open_store(paths)
     except StoreError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         if to_stdout:
             out.write(export_conversations(store, fmt, ids))
             return 0
         count = write_export(store, output, fmt, ids)
     except LookupError as exc:
-        return _fail(str(exc.args[0]) if exc.args else str(exc))
+        return fail(str(exc.args[0]) if exc.args else str(exc))
     except OSError as exc:
-        return _fail(f"cannot write {output}: {exc.strerror or exc}")
+        return fail(f"cannot write {output}: {exc.strerror or exc}")
     finally:
         store.close()
-    print(f"cove: exported {count} conversation{'s' if count != 1 else ''} to {output}", file=sys.stderr)
+    note(f"exported {count} conversation{'s' if count != 1 else ''} to {output}")
     return 0
 
 
@@ -110,15 +112,15 @@ def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = N
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     path = Path(args.file)
     if not path.is_file():
-        return _fail(f"{path}: no such file")
+        return fail(f"{path}: no such file")
     try:
         store = open_store(paths)
     except StoreError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         result = import_file(store, path)
     except ImportFormatError as exc:
-        return _fail(f"{path.name}: {exc}")
+        return fail(f"{path.name}: {exc}")
     finally:
         store.close()
     source = {"cove": "a Cove export", "chatgpt": "a ChatGPT export"}.get(result.source, result.source)
@@ -129,5 +131,3 @@ def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = N
     out.write("\n")
     return 0
 
-
-COMMANDS = {"search": cmd_search, "export": cmd_export, "import": cmd_import}

@@ -1,278 +1,137 @@
-"""The command line: the same core as the window, without Qt.
+"""The command line: the same core as the window, without Qt. :data:`COMMANDS` lists every subcommand.
 
-``cove chat [--model FILE] "prompt"`` streams an answer and stores the exchange;
-``cove models`` lists the library; ``cove search``, ``cove export`` and ``cove import`` are in
-:mod:`desktop.cli.conversations`. Every command opens the database with recovery: a damaged file is
-kept aside and what can be read is recovered, said once on standard error. The command line takes
-no window lock: next to a running window, SQLite's locking (WAL, one writer at a time, busy
-timeout) keeps concurrent writes safe.
+``cove chat`` (:mod:`desktop.cli.chat`) streams an answer and stores the exchange; ``cove models``
+lists, imports and removes library models (:mod:`desktop.cli.models`) and finds, lists and pulls
+models on the Hugging Face Hub (:mod:`desktop.cli.hub`, :mod:`desktop.cli.pull`); ``cove search``,
+``cove export`` and ``cove import`` are in :mod:`desktop.cli.conversations`; ``cove hardware`` and
+``cove bench`` report on this machine. Every command opens the database with recovery: a damaged
+file is kept aside and what can be read is recovered, said once on standard error. The command line
+takes no window lock: next to a running window, SQLite's locking (WAL, one writer at a time, busy
+timeout) keeps concurrent writes safe. A failure ends a command with one line ``cove: reason`` on
+standard error (:func:`desktop.cli.output.fail`) and a non-zero exit status.
+
+Adding a subcommand: write ``add_X_arguments(parser)`` and ``cmd_X(args, paths)`` in the module of
+its domain and list them in :data:`COMMANDS`; ``"models X"`` makes it an action of ``cove models``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import threading
-from pathlib import Path
-from typing import TextIO
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from desktop import __version__
-from desktop.core.conversations.answer_recorder import AnswerRecorder
-from desktop.core.library.model_library import ModelLibrary
-from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
+from desktop.cli import chat, conversations, hardware, hub, models, pull
+from desktop.cli.bench import add_child_arguments, run_bench
+from desktop.cli.bench_measure import memory_child
+from desktop.cli.output import fail
+from desktop.core.system.logs import setup_logging
 from desktop.core.system.paths import AppPaths, app_paths
-from desktop.core.system.settings import GenerationSettings, load_settings
-from desktop.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
-from desktop.cli.conversations import add_conversation_commands, open_store
-from desktop.cli.models import add_model_commands, run_model_command
-from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED, STREAMING, StoreError, suggest_title
+from desktop.core.system.settings import load_settings
+
+Handler = Callable[[argparse.Namespace, AppPaths], int]
+AddArguments = Callable[[argparse.ArgumentParser], None]
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's public type
-    """Register the subcommands on ``sub``."""
-    chat = sub.add_parser("chat", help="ask a model one question and stream the answer")
-    chat.add_argument("prompt", nargs="?", default=None, help="the question ('-' reads standard input)")
-    chat.add_argument("--model", help="a GGUF file or a library model name (default: the last used or the starter)")
-    chat.add_argument("--conversation", type=int, default=0, help="continue this stored conversation")
-    chat.add_argument("--system", default=None, help="system prompt")
-    chat.add_argument("--max-tokens", type=int, default=None)
-    chat.add_argument("--temperature", type=float, default=None)
-    chat.add_argument("--top-p", type=float, default=None)
-    chat.add_argument("--top-k", type=int, default=None)
-    chat.add_argument("--min-p", type=float, default=None)
-    chat.add_argument("--repeat-penalty", type=float, default=None)
-    chat.add_argument("--seed", type=int, default=None)
-    chat.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: min(trained, 4096))")
-    chat.add_argument("--threads", type=int, default=None)
-    chat.add_argument("--stats", action="store_true", help="print speed figures to standard error")
-    hardware = sub.add_parser("hardware", help="show the CPU, memory and llama.cpp build Cove runs on")
-    hardware.add_argument("--json", action="store_true", help="print the raw report as JSON")
-    bench = sub.add_parser("bench", help="measure speed, first-token time, memory and start-up; print a table")
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name (``"chat"``, or ``"models pull"`` for an action of ``cove models``),
+    its help line, the function adding its arguments and the handler running it. The handler gets
+    the data folders created and the log file set up, unless ``prepare`` is False (a command that
+    writes nothing there gets the paths as they would be)."""
+
+    name: str
+    help: str
+    add_arguments: AddArguments
+    run: Handler
+    prepare: bool = True
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command with no arguments of its own."""
+
+
+def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove bench`` (and the hidden ones of its memory child)."""
     bench.add_argument("--quick", action="store_true", help="fewer and shorter runs (about a minute)")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument("--threads", type=int, default=0, help="threads (default: Cove's setting for this machine)")
     bench.add_argument("--model", action="append", help="also measure this GGUF file (repeatable)")
-    from desktop.cli.bench import add_child_arguments
-
     add_child_arguments(bench)
-    models = sub.add_parser("models", help="list the models Cove knows, import one, or find one on the Hugging Face Hub")
-    actions = models.add_subparsers(dest="action", metavar="ACTION")
-    actions.add_parser("list", help="list the library (the default)")
-    importing = actions.add_parser("import", help="check a GGUF file and add it to the library")
-    importing.add_argument("file")
-    importing.add_argument("--link", action="store_true", help="remember the file where it is instead of copying it")
-    removing = actions.add_parser("rm", help="delete a model from the models folder, or forget a linked one")
-    removing.add_argument("name", help="the model's name, file name or path (as `cove models` lists it)")
-    removing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    add_model_commands(actions)  # search, files (desktop/cli/models.py)
-    add_conversation_commands(sub)
 
 
-def _settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
-    mapping = {
-        "system": "system_prompt", "max_tokens": "max_tokens", "temperature": "temperature",
-        "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty",
-        "seed": "seed", "ctx": "n_ctx", "threads": "n_threads",
-    }
-    for arg_name, field_name in mapping.items():
-        value = getattr(args, arg_name)
-        if value is not None:
-            setattr(base, field_name, value)
-    return base
+def cmd_bench(args: argparse.Namespace, paths: AppPaths) -> int:
+    """Run the benchmark, or (``--memory-child``, how the frozen app measures) one memory measurement."""
+    if args.memory_child:  # the benchmark's child process: writes nothing, no log
+        return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill, args.flash)
+    return run_bench(args, prepare(paths))
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"cove: {message}", file=sys.stderr)
-    return code
+#: Every subcommand, in the order ``cove --help`` lists them.
+COMMANDS: tuple[Command, ...] = (
+    Command("chat", "ask a model one question and stream the answer", chat.add_chat_arguments, chat.cmd_chat),
+    Command("hardware", "show the CPU, memory and llama.cpp build Cove runs on", hardware.add_hardware_arguments,
+            hardware.cmd_hardware, prepare=False),
+    Command("bench", "measure speed, first-token time, memory and start-up; print a table", add_bench_arguments,
+            cmd_bench, prepare=False),
+    Command("models", "list the models Cove knows, import one, or find one on the Hugging Face Hub", _no_arguments,
+            models.cmd_list),
+    Command("models list", "list the library (the default)", _no_arguments, models.cmd_list),
+    Command("models import", "check a GGUF file and add it to the library", models.add_import_arguments,
+            models.cmd_import),
+    Command("models rm", "delete a model from the models folder, or forget a linked one", models.add_rm_arguments,
+            models.cmd_rm),
+    Command("models search", "search the Hugging Face Hub for GGUF models", hub.add_search_arguments, hub.cmd_search),
+    Command("models files", "list a Hub repository's GGUF models with a fit verdict for this computer",
+            hub.add_files_arguments, hub.cmd_files),
+    Command("models pull", "download a GGUF file from the Hugging Face Hub (resumable, verified)",
+            pull.add_pull_arguments, pull.cmd_models_pull),
+    Command("search", "search every conversation for words", conversations.add_search_arguments,
+            conversations.cmd_search),
+    Command("export", "write conversations as Markdown or JSON", conversations.add_export_arguments,
+            conversations.cmd_export),
+    Command("import", "import conversations (Cove JSON or ChatGPT's conversations.json)",
+            conversations.add_import_arguments, conversations.cmd_import),
+)
 
 
-def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
-    """Stream one answer to ``out`` and store the exchange."""
-    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    prompt = sys.stdin.read() if args.prompt == "-" else (args.prompt or "")
-    if not prompt.strip():
-        return _fail("the prompt is empty: give the question as an argument, e.g. cove chat \"Hello\"", 2)
-    settings = _settings_from_args(load_settings(paths.settings_file).generation, args)
-    library = ModelLibrary(paths)
-    if args.model:
-        entry = library.find(args.model)
-        model_path = entry.path if entry else Path(args.model)
-    else:
-        entry = library.default(load_settings(paths.settings_file).last_model)
-        if entry is None:
-            return _fail("no model found: pass --model FILE.gguf or install the starter (see README)")
-        model_path = entry.path
-    try:
-        check_model_file(model_path)
-        store = open_store(paths)
-    except (ModelFileError, StoreError) as exc:
-        return _fail(str(exc))
-    try:
-        if args.conversation:
-            conversation = store.get_conversation(args.conversation)
-            if conversation is None:
-                return _fail(f"there is no conversation {args.conversation}")
-            history = store.active_path(conversation.id)
-            user = store.add_message(conversation.id, "user", prompt,
-                                     parent_id=history[-1].id if history else None)
-        else:  # the conversation and its question in one transaction
-            conversation, user = store.create_conversation_with_message(suggest_title(prompt), str(model_path), prompt)
-            history = []
-            print(f"cove: conversation {conversation.id}", file=sys.stderr)
-        answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
-
-        def write(content: str, status: str | None, stats: dict | None) -> None:
-            store.update_message(answer.id, content, status=status, stats=stats)
-
-        recorder = AnswerRecorder(write)
-        try:
-            runtime = load_runtime(model_path, paths, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
-        except ModelFileError as exc:
-            recorder.finish(FAILED, {"error": str(exc)})
-            return _fail(str(exc))
-        if runtime.template_problem:
-            print(f"cove: note: the model's own chat template cannot be used ({runtime.template_problem}); "
-                  "using the built-in ChatML template", file=sys.stderr)
-        from desktop.core.engine.prompt import messages_for_model
-        from desktop.core.engine.runtime import GenerationError
-
-        messages = messages_for_model(history + [user], settings.system_prompt)
-        restored = runtime.restore_state(paths.kv_state(conversation.id)) if history else 0
-        cancel = threading.Event()
-        status = COMPLETE
-        try:
-            for piece in runtime.stream_chat(messages, settings, cancel):
-                out.write(piece)
-                out.flush()
-                recorder.add(piece)
-        except KeyboardInterrupt:
-            cancel.set()
-            status = STOPPED
-        except GenerationError as exc:
-            recorder.finish(FAILED, {"error": str(exc)})
-            return _fail(str(exc))
-        stats = runtime.last_stats
-        recorder.finish(status, {**stats.to_dict(), "restored_tokens": restored})
-        try:
-            runtime.save_state(paths.kv_state(conversation.id))  # a cache for the next turn
-        except OSError:
-            pass
-        runtime.close()
-        out.write("\n")
-        out.flush()
-        if args.stats:
-            print(f"cove: {stats.completion_tokens} tokens, {stats.decode_tokens_per_s:.1f} tokens/s, "
-                  f"first token after {stats.time_to_first_token_s:.2f} s, context {stats.context_used}/"
-                  f"{stats.context_size}, prompt tokens evaluated {stats.prompt_eval_tokens} of "
-                  f"{stats.prompt_tokens}", file=sys.stderr)
-        return 130 if status == STOPPED else 0
-    finally:
-        store.close()
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register every command of :data:`COMMANDS` on ``sub``; ``"group action"`` names as the
+    ACTION subcommands of ``group``."""
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    actions: dict[str, argparse._SubParsersAction] = {}
+    for command in COMMANDS:
+        group, _, action = command.name.partition(" ")
+        if not action:
+            parser = parsers[group] = sub.add_parser(group, help=command.help)
+        else:
+            if group not in actions:
+                actions[group] = parsers[group].add_subparsers(dest="action", metavar="ACTION")
+            parser = actions[group].add_parser(action, help=command.help)
+        command.add_arguments(parser)
 
 
-def cmd_models_import(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
-    """Validate and probe a model file (in a child process), then copy or link it into the library."""
-    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    from desktop.core.library.importer import import_model_file
-
-    try:
-        entry = import_model_file(Path(args.file), paths, link=args.link)
-    except ModelFileError as exc:
-        return _fail(str(exc))
-    out.write(f"imported {entry.name} ({entry.size / 1e6:.0f} MB) -> {entry.path}\n")
-    return 0
+def find_command(args: argparse.Namespace) -> Command | None:
+    """The command a parsed command line names (``cove models`` alone: the ``models`` entry)."""
+    action = getattr(args, "action", None)
+    name = f"{args.command} {action}" if action else args.command
+    return next((command for command in COMMANDS if command.name == name), None)
 
 
-def cmd_models_rm(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None,
-                  answers: TextIO | None = None) -> int:
-    """Delete a library model (models folder), or forget a linked or Hugging Face cache one; asks
-    for confirmation on standard error unless ``--yes``."""
-    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    answers = answers or sys.stdin  # resolved at call time (tests capture sys.stdin)
-    from desktop.core.library.model_library import LibraryError
-    from desktop.core.library.disk import DELETE, REFUSE
-    from desktop.core.models.metadata import format_size
-
-    library = ModelLibrary(paths)
-    entry = library.find(args.name)
-    if entry is None:
-        return _fail(f"no model named {args.name!r} in the library (`cove models` lists them)")
-    plan = library.deletion_plan(entry)
-    if plan.action == REFUSE:
-        return _fail(plan.message)
-    if not args.yes:
-        print(f"{plan.message} [y/N] ", end="", file=sys.stderr, flush=True)
-        answer = answers.readline()
-        if not answers.isatty():
-            print(file=sys.stderr)  # the answer was not echoed: end the question's line
-        if answer.strip().lower() not in ("y", "yes"):
-            return _fail(f"{entry.name} was not {'deleted' if plan.action == DELETE else 'forgotten'}")
-    try:
-        library.delete(entry)
-    except LibraryError as exc:
-        return _fail(str(exc))
-    if plan.action == DELETE:
-        out.write(f"deleted {entry.name} ({format_size(plan.frees)} freed)\n")
-    else:
-        out.write(f"forgot {entry.name} (the file stays at {entry.path})\n")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
-    """Print the library, one model a line."""
-    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    entries = ModelLibrary(paths).entries()
-    if not entries:
-        out.write("No models yet. Install the starter model (see README) or open a .gguf file.\n")
-        return 0
-    for entry in entries:
-        out.write(f"{entry.name}\t{entry.size / 1e6:.0f} MB\t{entry.source}\t{entry.path}\n")
-    return 0
-
-
-def cmd_hardware(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Print the CPU, memory and llama.cpp backend report (``--json``: the raw data)."""
-    out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
-    import json
-
-    from desktop.core.system.hardware import detect
-    from desktop.core.engine.runtime import backend_report
-
-    report = backend_report()
-    if args.json:
-        out.write(json.dumps({"backend": report, "summary": detect(report).summary()}, indent=1) + "\n")
-    else:
-        out.write("\n".join(detect(report).summary()) + "\n")
-    return 0
+def prepare(paths: AppPaths) -> AppPaths:
+    """Create the data folders and set up the log file (its debug switch from the settings)."""
+    paths.ensure()
+    setup_logging(paths, debug=load_settings(paths.settings_file).debug_log)
+    return paths
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed command line."""
-    if args.command == "hardware":
-        return cmd_hardware(args)
-    if args.command == "bench" and args.memory_child:  # the benchmark's child process (frozen app)
-        from desktop.cli.bench_measure import memory_child
-
-        return memory_child(args.memory_child, args.ctx, bool(args.repack), args.threads or 2, args.fill, args.flash)
-    paths = app_paths(args.basedir).ensure()
-    if args.command == "bench":
-        from desktop.cli.bench import run_bench
-
-        return run_bench(args, paths)
-    if args.command == "chat":
-        return cmd_chat(args, paths)
-    if args.command == "models":
-        handled = run_model_command(args, paths)
-        if handled is not None:
-            return handled
-        if args.action == "import":
-            return cmd_models_import(args, paths)
-        if args.action == "rm":
-            return cmd_models_rm(args, paths)
-        return cmd_models(args, paths)
-    if args.command in CONVERSATION_COMMANDS:
-        return CONVERSATION_COMMANDS[args.command](args, paths)
-    return _fail(f"unknown command {args.command}", 2)
+    """Run a parsed command line's subcommand; its exit status."""
+    command = find_command(args)
+    if command is None:
+        return fail(f"unknown command {args.command}", code=2)
+    paths = app_paths(args.basedir)
+    return command.run(args, prepare(paths) if command.prepare else paths)
 
 
-__all__ = ["add_commands", "run", "__version__"]
+__all__ = ["COMMANDS", "Command", "add_commands", "find_command", "run", "__version__"]

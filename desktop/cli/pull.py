@@ -12,20 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
+from desktop.cli.hub import hub_client
+from desktop.cli.output import fail
+from desktop.core.downloads.download import DownloadError, download_model
+from desktop.core.hub.client import HubClient, RemoteFile
+from desktop.core.hub.errors import HubError
+from desktop.core.models.names import group_files
 from desktop.core.system.paths import AppPaths
-
-if TYPE_CHECKING:
-    from desktop.core.hub.client import HubClient, RemoteFile
+from desktop.core.text.units import format_duration, format_size
 
 LINE_EVERY_S = 0.2        # on a terminal
 LOG_EVERY_S = 5.0         # to a file or pipe
 
 
-def add_pull_command(actions: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's public type
-    """Register ``pull`` on the ``cove models`` subcommands."""
-    pull = actions.add_parser("pull", help="download a GGUF file from the Hugging Face Hub (resumable, verified)")
+def add_pull_arguments(pull: argparse.ArgumentParser) -> None:
+    """The arguments of ``cove models pull``."""
     pull.add_argument("repo", help="the repository, e.g. HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")
     pull.add_argument("file", help="the GGUF file in it (any part of a split model fetches every part)")
 
@@ -41,16 +44,14 @@ class ProgressLine:
         self._shown = False
 
     def __call__(self, done: int, total: int, speed: float, eta: float | None) -> None:
-        from desktop.core.downloads.progress import format_eta, human_size
-
         now = time.monotonic()
         if done < total and now - self._last < (LINE_EVERY_S if self.tty else LOG_EVERY_S):
             return
         self._last = now
         percent = 100 * done / total if total else 100
-        text = (f"{self.label}: {human_size(done)} of {human_size(total)} ({percent:.0f}%)"
-                + (f", {human_size(int(speed))}/s" if speed > 0 and done < total else "")
-                + (f", {format_eta(eta)} left" if eta and done < total else ""))
+        text = (f"{self.label}: {format_size(done)} of {format_size(total)} ({percent:.0f}%)"
+                + (f", {format_size(speed)}/s" if speed > 0 and done < total else "")
+                + (f", {format_duration(eta)} left" if eta and done < total else ""))
         if self.tty:
             self.err.write("\r\x1b[K" + text)
         else:
@@ -76,10 +77,6 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
     """Download ``args.file`` (all parts of its split model) from ``args.repo``; 0, or 1 with one line."""
     out = out or sys.stdout  # resolved at call time (tests capture sys.stdout)
     err = err or sys.stderr  # resolved at call time (tests capture sys.stderr)
-    from desktop.cli.models import fail, hub_client
-    from desktop.core.downloads.download import DownloadError, download_model
-    from desktop.core.hub.client import HubError
-
     client = hub_client()
     progress = ProgressLine(err, args.file)
     try:
@@ -99,9 +96,6 @@ def cmd_models_pull(args: argparse.Namespace, paths: AppPaths, out: TextIO | Non
 
 def _files_to_pull(client: HubClient, repo: str, filename: str) -> list[RemoteFile]:
     """The RemoteFiles to fetch: the one named, or every part of its split model."""
-    from desktop.core.downloads.download import DownloadError
-    from desktop.core.models.names import group_files
-
     details = client.repo(repo)
     if filename in details.rejected:
         raise DownloadError(f"Cove refused the file name {filename!r}: it would be written outside the "

@@ -19,12 +19,19 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from desktop.core.engine.loader import ModelFileError, load_runtime
+from desktop.core.library.model_library import display_name, starter_model_path
+from desktop.core.system import network_guard
+from desktop.core.system.paths import app_paths
+from desktop.core.system.settings import GenerationSettings
+from desktop.core.engine.output_parser import answer_text
+
 PROMPT = "What is the capital of France? Answer in one short sentence."
 MAX_TOKENS = 24
 ANSWER_CHARS = 120
 
 
-class SelfTestFailure(RuntimeError):
+class SelfTestError(RuntimeError):
     """The self-test failed; the message is one line for a person."""
 
 
@@ -34,44 +41,39 @@ def _one_line(text: str, limit: int = ANSWER_CHARS) -> str:
 
 
 def self_test(model: Path | None = None) -> str:
-    """Run the self-test and return the report line; raises :class:`SelfTestFailure`."""
-    from desktop.core.system import network_guard
-    from desktop.core.library.model_library import display_name, starter_model_path
-    from desktop.core.engine.loader import ModelFileError, load_runtime
-    from desktop.core.system.paths import app_paths
-    from desktop.core.system.settings import GenerationSettings
-
+    """Run the self-test and return the report line; raises :class:`SelfTestError`."""
     network = network_guard.install(network_guard.NetworkLog())
     try:
         model = model or starter_model_path()
         if model is None:
-            raise SelfTestFailure("the starter model is not in this build (SmolLM2-135M-Instruct.Q4_1.gguf)")
+            raise SelfTestError("the starter model is not in this build (SmolLM2-135M-Instruct.Q4_1.gguf)")
         with tempfile.TemporaryDirectory(prefix="cove-self-test-") as scratch:
             paths = app_paths(scratch).ensure()
             try:
                 runtime = load_runtime(model, paths, n_ctx=512, probe_timeout=120.0)
             except ModelFileError as exc:
-                raise SelfTestFailure(f"the model did not load: {exc}") from exc
+                raise SelfTestError(f"the model did not load: {exc}") from exc
             try:
+                # lazy: a broken llama.cpp install must fail the self-test with its one line, not at import
                 from desktop.core.engine.runtime import GenerationError
 
                 settings = GenerationSettings(temperature=0.0, max_tokens=MAX_TOKENS, seed=1)
                 started = time.perf_counter()
                 try:
-                    answer = "".join(runtime.stream_chat([{"role": "user", "content": PROMPT}], settings))
+                    answer = answer_text(runtime.stream_chat([{"role": "user", "content": PROMPT}], settings))
                 except GenerationError as exc:
-                    raise SelfTestFailure(str(exc)) from exc
+                    raise SelfTestError(str(exc)) from exc
                 seconds = time.perf_counter() - started
                 stats = runtime.last_stats
             finally:
                 runtime.close()
         if network.events():
             event = network.events()[0]
-            raise SelfTestFailure(f"a network connection was attempted ({event.kind} {event.host}:{event.port})")
+            raise SelfTestError(f"a network connection was attempted ({event.kind} {event.host}:{event.port})")
     finally:
         network_guard.uninstall(network)
     if not answer.strip():
-        raise SelfTestFailure(f"{display_name(model)} loaded but generated no text")
+        raise SelfTestError(f"{display_name(model)} loaded but generated no text")
     tokens = stats.completion_tokens
     rate = tokens / seconds if seconds > 0 else 0.0
     speed = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
@@ -84,7 +86,7 @@ def run_self_test(out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
         line = self_test()
-    except SelfTestFailure as exc:
+    except SelfTestError as exc:
         print(f"cove self-test failed: {exc}", file=err, flush=True)
         return 1
     except Exception as exc:  # noqa: BLE001 - a self-test reports every failure as one line

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from desktop.core.library.model_library import ModelLibrary
-from desktop.core.engine.prompt import messages_for_model
-from desktop.core.system.settings import AccelerationSettings, GenerationSettings, Settings
 from desktop.core.conversations.store import STREAMING, Conversation, Message, Store, suggest_title
+from desktop.core.engine.prompt import messages_for_model
+from desktop.core.library.model_library import ModelLibrary
+from desktop.core.system.settings import AccelerationSettings, GenerationSettings, Settings
 from desktop.services.generation_service import GenerationService
 from desktop.services.store_service import StoreService
+from desktop.services.streamed_answer import StreamedAnswer
 
 PAINT_INTERVAL_MS = 33  # at most ~30 repaints a second while streaming
 
@@ -28,7 +29,10 @@ class ChatController(QObject):
         conversation_opened(int, list): a conversation id and its shown messages.
         message_added(object): a user Message appended to the open conversation.
         answer_started(object): the placeholder Message of a new answer in the open conversation.
-        answer_updated(int, str): message id and the full text so far (coalesced).
+        answer_updated(int, str): message id and the full text so far (coalesced; the last one,
+            sent just before answer_finished, carries the whole answer).
+        reasoning_updated(int, str, float, bool): message id, a thinking model's reasoning so far,
+            seconds of thinking, and whether it still thinks (coalesced like answer_updated).
         answer_finished(int, str, dict): message id, final status, generation figures.
         busy_changed(bool): generating or not.
         model_state(str, str): state ('none', 'loading', 'ready', 'failed') and a description.
@@ -45,6 +49,7 @@ class ChatController(QObject):
     message_added = Signal(object)
     answer_started = Signal(object)
     answer_updated = Signal(int, str)
+    reasoning_updated = Signal(int, str, float, bool)
     answer_finished = Signal(int, str, dict)
     busy_changed = Signal(bool)
     model_state = Signal(str, str)
@@ -72,19 +77,18 @@ class ChatController(QObject):
         self._request_id = 0
         self._streaming_message: Message | None = None
         self._streaming_conversation = 0
-        self._answer_parts: list[str] = []
+        self._stream = StreamedAnswer()  # the answer being written, as streamed
         self._send_started = 0.0
         self._paint = QTimer(self)
         self._paint.setSingleShot(True)
         self._paint.setInterval(PAINT_INTERVAL_MS)
         self._paint.timeout.connect(self._paint_answer)
-        w = generation.worker
-        w.token.connect(self._on_token)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.model_loading.connect(self._on_model_loading)
-        w.model_loaded.connect(self._on_model_loaded)
-        w.model_failed.connect(self._on_model_failed)
+        generation.piece.connect(self._on_piece)
+        generation.finished.connect(self._on_finished)
+        generation.failed.connect(self._on_failed)
+        generation.model_loading.connect(self._on_model_loading)
+        generation.model_loaded.connect(self._on_model_loaded)
+        generation.model_failed.connect(self._on_model_failed)
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -110,7 +114,7 @@ class ChatController(QObject):
             if not store.get_conversation(conversation_id):
                 return conversation_id, [], {}
             path = store.active_path(conversation_id)
-            return conversation_id, path, version_map(store, path)
+            return conversation_id, path, store.version_map(path)
 
         self._store.submit(job, lambda result: self._show(*result, focus_message))
 
@@ -133,7 +137,7 @@ class ChatController(QObject):
 
         def job(store: Store) -> tuple[int, list[Message], dict[int, list[int]]]:
             path = store.switch_branch(cid, target)
-            return cid, path, version_map(store, path)
+            return cid, path, store.version_map(path)
 
         self._store.submit(job, lambda result: self._show(*result))
 
@@ -152,14 +156,14 @@ class ChatController(QObject):
             user = store.edit_user_message(message_id, text)
             history = store.active_path(cid)
             answer = store.add_message(cid, "assistant", "", parent_id=user.id, status=STREAMING)
-            return history, answer, version_map(store, history)
+            return history, answer, store.version_map(history)
 
         def done(result: tuple[list[Message], Message, dict[int, list[int]]]) -> None:
             history, answer, versions = result
             self._show(cid, history, versions)
             self._start_answer(cid, history, answer)
 
-        self._store.submit(job, done, lambda _message: self._clear_busy())
+        self._store.submit(job, done, lambda _exc: self._clear_busy())
 
     def restore_conversation(self, conversation_id: int) -> None:
         """Undo a delete."""
@@ -311,7 +315,7 @@ class ChatController(QObject):
             self.message_added.emit(user)
             self._start_answer(conversation.id, history + [user], answer)
 
-        def failed(_message: str) -> None:
+        def failed(_exc: BaseException) -> None:
             self._clear_busy()
             self.draft_returned.emit(text)
 
@@ -344,9 +348,9 @@ class ChatController(QObject):
             history, answer = result
             self._show(cid, history, {})
             self._start_answer(cid, history, answer)
-            self._store.submit(lambda store: version_map(store, history + [answer]), self._update_versions)
+            self._store.submit(lambda store: store.version_map(history + [answer]), self._update_versions)
 
-        self._store.submit(job, done, lambda _message: self._clear_busy())
+        self._store.submit(job, done, lambda _exc: self._clear_busy())
 
     def _update_versions(self, versions: dict[int, list[int]]) -> None:
         self.versions = versions
@@ -368,23 +372,50 @@ class ChatController(QObject):
     def _start_answer(self, conversation_id: int, history: list[Message], answer: Message) -> None:
         self._streaming_message = answer
         self._streaming_conversation = conversation_id
-        self._answer_parts = []
+        self._stream = StreamedAnswer()
         self.answer_started.emit(answer)
         messages = messages_for_model(history, self.settings.generation.system_prompt)
         self._send_started = time.perf_counter()
         self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id, conversation_id)
 
-    @Slot(int, str)
-    def _on_token(self, request_id: int, text: str) -> None:
+    @property
+    def answer_text(self) -> str:
+        """The text of the answer being written (or of the last one), as streamed so far."""
+        return self._stream.text
+
+    @property
+    def thinking(self) -> bool:
+        """True while a thinking model is still thinking about the answer being written."""
+        return self.busy and self._stream.thinking
+
+    def answer_now(self) -> None:
+        """Cut the thinking short: the model goes on to its answer."""
+        self._gen.answer_now()
+
+    def set_thinking_choice(self, think: str, effort: str) -> None:
+        """Thinking on, off or the model's default ('auto'), and the effort, for this conversation
+        (stored with its settings when the next answer starts)."""
+        self.settings.generation.think, self.settings.generation.reasoning_effort = think, effort
+
+    def _end_reasoning(self, seconds: float | None = None) -> None:
+        if self._streaming_message is not None and self._stream.reasoning:
+            self.reasoning_updated.emit(self._streaming_message.id, self._stream.reasoning,
+                                        self._stream.thinking_seconds() if seconds is None else seconds, False)
+
+    @Slot(int, str, str)
+    def _on_piece(self, request_id: int, kind: str, piece: str) -> None:
         if request_id != self._request_id:
             return
-        self._answer_parts.append(text)
+        self._stream.add(kind, piece)
         if not self._paint.isActive():
             self._paint.start()
 
     def _paint_answer(self) -> None:
         if self._streaming_message is not None:
-            self.answer_updated.emit(self._streaming_message.id, "".join(self._answer_parts))
+            stream, message_id = self._stream, self._streaming_message.id
+            if stream.reasoning:
+                self.reasoning_updated.emit(message_id, stream.reasoning, stream.thinking_seconds(), stream.thinking)
+            self.answer_updated.emit(message_id, stream.text)
 
     @Slot(int, str, dict)
     def _on_finished(self, request_id: int, status: str, stats: dict) -> None:
@@ -392,6 +423,7 @@ class ChatController(QObject):
             return
         self._paint.stop()
         self._paint_answer()
+        self._end_reasoning(float(stats.get("thinking_s", 0.0)) or None)
         message_id = self._streaming_message.id
         self.last_stats = stats
         self._clear_busy()
@@ -403,17 +435,8 @@ class ChatController(QObject):
             return
         self._paint.stop()
         self._paint_answer()
+        self._end_reasoning()
         message_id = self._streaming_message.id
         self._clear_busy()
         self.answer_finished.emit(message_id, "failed", {"error": message})
         self.problem.emit(message)
-
-
-def version_map(store: Store, path: list[Message]) -> dict[int, list[int]]:
-    """For each shown message that has other versions: the ids of all its versions, oldest first."""
-    result: dict[int, list[int]] = {}
-    for message in path:
-        siblings = store.siblings(message.id)
-        if len(siblings) > 1:
-            result[message.id] = [m.id for m in siblings]
-    return result

@@ -13,9 +13,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.conversations.chat_settings import generation_of, model_of, preset_of, snapshot
-from desktop.core.system.settings import AccelerationSettings, GenerationSettings
-from desktop.core.conversations.store import Message, Store
 from desktop.core.conversations.records import Preset
+from desktop.core.conversations.store import Message, Store
+from desktop.core.system.settings import AccelerationSettings, GenerationSettings
 from desktop.services.chat_controller import ChatController
 from desktop.services.store_service import StoreService
 
@@ -85,24 +85,24 @@ class ChatSettingsService(QObject):
     def _on_opened(self, conversation_id: int, _messages: list) -> None:
         self.conversation_preset = "" if conversation_id else self.current_preset
         if conversation_id:
-            self._store.submit(lambda s: s.get_conversation_settings(conversation_id),
-                               lambda data: self._use(data, conversation_id, ""))
+            self._store.submit(lambda s: with_model_check(s.get_conversation_settings(conversation_id)),
+                               lambda found: self._use(*found, conversation_id, ""))
         elif self.current_preset:
             name = self.current_preset
 
-            def job(store: Store) -> dict[str, Any]:
+            def job(store: Store) -> tuple[dict[str, Any], bool]:
                 found = [p for p in store.list_presets() if p.name == name]
-                return found[0].settings if found else {}
+                return with_model_check(found[0].settings if found else {})
 
-            self._store.submit(job, lambda data: self._use(data, 0, name))
+            self._store.submit(job, lambda found: self._use(*found, 0, name))
 
-    def _use(self, data: dict[str, Any], conversation_id: int, preset: str) -> None:
+    def _use(self, data: dict[str, Any], model_present: bool, conversation_id: int, preset: str) -> None:
         """Apply stored settings if the person is still where they were asked for."""
         c = self._controller
         if not data or c.conversation_id != conversation_id or c.busy:
             return
         generation, model = generation_of(data, c.settings.generation), model_of(data)
-        if model and model != c.model_path and Path(model).is_file():
+        if model and model != c.model_path and model_present:
             c.settings.generation = generation  # one load, of that model with these settings
             c.select_model(model)
         else:
@@ -120,3 +120,10 @@ class ChatSettingsService(QObject):
             return
         data = snapshot(c.settings.generation, c.model_path, self.conversation_preset)
         self._store.submit(lambda s: s.set_conversation_settings(cid, data))
+
+
+def with_model_check(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Stored settings and whether the model they name is on disk (run on the store thread: the
+    GUI thread never waits on the disk)."""
+    model = model_of(data) if data else ""
+    return data, bool(model) and Path(model).is_file()

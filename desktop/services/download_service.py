@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.core.downloads.queue import DONE, REMOVED, UNFINISHED, DownloadQueue, QueueItem
-from desktop.services.background import BackgroundRunner
+from desktop.services.background import Worker
 
 
 class DownloadService(QObject):
@@ -23,10 +23,13 @@ class DownloadService(QObject):
     Signals:
         item_changed(object QueueItem): any change of one item (progress ~10 times a second at most)
         model_downloaded(object QueueItem): an item finished and was verified; its files are in place
+        failed(str): a change to the queue could not be made (its state file could not be saved...);
+            the message is for a person. A download's own failure is an item state, not this.
     """
 
     item_changed = Signal(object)
     model_downloaded = Signal(object)
+    failed = Signal(str)
     _from_worker = Signal(object)
 
     def __init__(self, client_factory: Callable[[], Any], models_dir: Callable[[], Path], state_file: Path,
@@ -36,7 +39,7 @@ class DownloadService(QObject):
         self._models_dir = models_dir
         self._state_file = state_file
         self._queue: DownloadQueue | None = None
-        self._control = BackgroundRunner("cove-download-control", self)
+        self._control = Worker("cove-download-control", self._on_failed, self)
         self.items: dict[str, QueueItem] = {}  # the latest state of each item, as last signalled
         self._from_worker.connect(self._on_item)
 
@@ -86,6 +89,10 @@ class DownloadService(QObject):
         self._control.stop(2.0)
         if self._queue is not None:
             self._queue.close(timeout=3.0)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        self.failed.emit(f"The download list could not be updated: {detail}.")
 
     @Slot(object)
     def _on_item(self, item: QueueItem) -> None:

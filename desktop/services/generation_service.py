@@ -2,40 +2,41 @@
 
 The ``Runtime`` is created, used and closed on this thread only. The GUI sends requests through
 queued signals and cancels through a ``threading.Event``, so it never waits on llama.cpp.
+Failures follow the contract of :mod:`desktop.services.background`: each is logged
+(:func:`log_failure`), then reported, here as the ``model_failed`` or ``failed`` signal.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop.core.conversations.answer_recorder import AnswerRecorder
+from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED
+from desktop.core.engine.answer_loop import ThinkingRequest
 from desktop.core.engine.loader import ModelFileError, open_runtime, prepare_model
+from desktop.core.system.hardware import detect
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import GenerationSettings
-from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED
+from desktop.services.background import log_failure
 
+logger = logging.getLogger(__name__)
 
 KEEP_STATES = 32  # saved KV caches kept on disk (the most recent conversations)
 
 
 class GenerationWorker(QObject):
-    """Lives on the generation thread.
-
-    Signals:
-        model_loading(str path), model_loaded(str path, dict info), model_failed(str path, str message),
-        token(int request_id, str text), finished(int request_id, str status, dict stats),
-        failed(int request_id, str message)
-    """
+    """Lives on the generation thread. Its signals are re-emitted by :class:`GenerationService`,
+    which is what the rest of the app connects to (they are documented there)."""
 
     model_loading = Signal(str)
     model_loaded = Signal(str, dict)
     model_failed = Signal(str, str)
-    token = Signal(int, str)
+    piece = Signal(int, str, str)
     finished = Signal(int, str, dict)
     failed = Signal(int, str)
 
@@ -43,11 +44,12 @@ class GenerationWorker(QObject):
         super().__init__()
         self._paths = paths
         self._conservative = conservative  # safe mode
-        self._write_answer = write_answer  # (message_id, content, status, stats) -> None, thread-safe
+        self._write_answer = write_answer  # (message_id, content, status, stats, reasoning) -> None, thread-safe
         self._runtime: Any = None
         self._runtime_key: tuple | None = None
         self._kv_owner = 0  # the conversation whose tokens fill the KV cache
         self.cancel = threading.Event()
+        self.answer_now = threading.Event()  # close a thinking model's reasoning and answer
         self.last_restored = 0  # tokens restored from disk for the last answer (0: none)
         self._system_info = ""  # llama.cpp's build report, read on this thread (importing llama_cpp is slow)
         self._gpu_offload = False
@@ -60,29 +62,38 @@ class GenerationWorker(QObject):
         ``options``: n_ctx, n_threads, gpu_layers, flash_attention, kv_cache_type (see Settings.load_options).
         """
         key = (path, tuple(sorted(options.items())))
-        if not self._system_info:
-            from desktop.core.engine.runtime import supports_gpu_offload, system_info
-
-            self._system_info, self._gpu_offload = system_info(), supports_gpu_offload()
-            self._hardware = _hardware_lines()
         if self._runtime is not None and self._runtime_key == key:
             self.model_loaded.emit(path, self._describe())
             return
         self.model_loading.emit(path)
         try:
+            self._read_build()
             info, config = prepare_model(path, self._paths, conservative=self._conservative, **options)
             self.unload()  # only once the new file has passed its checks
             self._runtime = open_runtime(info, config, self._paths)
             self._runtime_key = key
-        except Exception as exc:  # never let the thread die silently
-            if not isinstance(exc, ModelFileError):
-                traceback.print_exc()
+        except Exception as exc:  # noqa: BLE001 - never let the thread die silently
+            log_failure(logger, f"loading {Path(path).name}", exc, (ModelFileError,))
             self.model_failed.emit(path, str(exc) if isinstance(exc, ModelFileError)
                                    else f"Loading failed unexpectedly: {exc}")
             if self._runtime is not None:  # the previous model is still there and usable
                 self.model_loaded.emit(str(self._runtime.path), self._describe())
             return
         self.model_loaded.emit(path, self._describe())
+
+    def _read_build(self) -> None:
+        """llama.cpp's build and this machine, once (for the Hardware page and the status line)."""
+        if self._system_info:
+            return
+        # lazy: this imports llama_cpp (slow); here it happens on the generation thread, not at start-up
+        from desktop.core.engine.backends import backend_report, supports_gpu_offload, system_info
+
+        self._system_info, self._gpu_offload = system_info(), supports_gpu_offload()
+        try:
+            self._hardware = detect(backend_report()).summary()
+        except Exception as exc:  # noqa: BLE001 - a report, never a reason to fail a load
+            log_failure(logger, "hardware detection", exc)
+            self._hardware = [f"Hardware detection failed: {exc}"]
 
     def _describe(self) -> dict:
         runtime = self._runtime
@@ -94,6 +105,8 @@ class GenerationWorker(QObject):
             "safe_mode": self._conservative, "gpu_layers": runtime.config.n_gpu_layers,
             "flash_attention": runtime.config.flash_attn, "kv_cache_type": runtime.config.cache_type,
             "own_template": runtime.has_own_template, "template_problem": runtime.template_problem,
+            "thinking": {**runtime.thinking.to_dict(), "summary": runtime.thinking.summary(),
+                         "thinks": runtime.thinking.thinks, "can_switch_off": runtime.thinking.can_switch_off},
             "system_info": self._system_info, "gpu_offload": self._gpu_offload,
             "hardware": list(self._hardware),
         }
@@ -103,10 +116,11 @@ class GenerationWorker(QObject):
         """Free the current model (keeping its conversation's KV cache on disk)."""
         if self._runtime is not None:
             self.leave(self._kv_owner)
-            self._runtime.close()
-            self._runtime = None
-            self._runtime_key = None
-            self._kv_owner = 0
+            runtime, self._runtime, self._runtime_key, self._kv_owner = self._runtime, None, None, 0
+            try:
+                runtime.close()
+            except Exception as exc:  # noqa: BLE001 - the model is gone either way; log why it did not close
+                log_failure(logger, "closing the model", exc)
 
     # -- KV cache per conversation ("fast reopen") ------------------------------------------
     def _state_path(self, conversation_id: int) -> Path:
@@ -120,15 +134,18 @@ class GenerationWorker(QObject):
         try:
             self._runtime.save_state(self._state_path(conversation_id))
             self._prune_states()
-        except OSError:
-            traceback.print_exc()  # a cache: losing it costs time, never data
+        except OSError as exc:  # a cache: losing it costs time, never data
+            log_failure(logger, "saving the conversation's KV cache", exc, (OSError,))
 
     @Slot(int)
     def forget(self, conversation_id: int) -> None:
         """A conversation was deleted: delete its KV cache too (it holds the conversation's tokens)."""
         path = self._state_path(conversation_id)
-        for item in (path, path.with_name(path.name + ".json")):
-            item.unlink(missing_ok=True)
+        try:
+            for item in (path, path.with_name(path.name + ".json")):
+                item.unlink(missing_ok=True)
+        except OSError as exc:
+            log_failure(logger, "deleting a conversation's KV cache", exc, (OSError,))
         if self._kv_owner == conversation_id:
             self._kv_owner = 0
 
@@ -155,27 +172,24 @@ class GenerationWorker(QObject):
         if self._runtime is None:
             self.failed.emit(request_id, "No model is loaded. Pick one in the model menu.")
             return
-        self._enter(conversation_id)
-        gen = GenerationSettings.from_dict(settings)
-
-        def write(content: str, status: str | None, stats: dict | None) -> None:
-            self._write_answer(message_id, content, status, stats)
-
-        recorder = AnswerRecorder(write)
+        # lazy: at module level it would import llama_cpp at start-up (by now a load has imported it)
         from desktop.core.engine.runtime import GenerationError
 
+        def write(content: str, reasoning: str, status: str | None, stats: dict | None) -> None:
+            self._write_answer(message_id, content, status, stats, reasoning)
+
+        recorder = AnswerRecorder(write)
         try:
-            for piece in self._runtime.stream_chat(messages, gen, self.cancel):
-                recorder.add(piece)
-                self.token.emit(request_id, piece)
-        except GenerationError as exc:
+            self._enter(conversation_id)
+            generation = GenerationSettings.from_dict(settings)
+            for piece in self._runtime.stream_chat(messages, generation, self.cancel, self._thinking(generation)):
+                recorder.add(piece.text, piece.kind)
+                self.piece.emit(request_id, piece.kind, piece.text)
+        except Exception as exc:  # noqa: BLE001 - logged, and the answer says it failed
+            log_failure(logger, "generating an answer", exc, (GenerationError,))
             recorder.finish(FAILED, {"error": str(exc)})
-            self.failed.emit(request_id, str(exc))
-            return
-        except Exception as exc:
-            traceback.print_exc()
-            recorder.finish(FAILED, {"error": str(exc)})
-            self.failed.emit(request_id, f"Generation failed unexpectedly: {exc}")
+            self.failed.emit(request_id, str(exc) if isinstance(exc, GenerationError)
+                             else f"Generation failed unexpectedly: {exc}")
             return
         stats = self._runtime.last_stats.to_dict()
         stats["restored_tokens"] = self.last_restored
@@ -184,11 +198,35 @@ class GenerationWorker(QObject):
         self.finished.emit(request_id, status, stats)
 
 
-class GenerationService(QObject):
-    """GUI-side handle of the generation thread.
+    def _thinking(self, settings: GenerationSettings) -> ThinkingRequest:
+        """What this conversation's settings ask of a thinking model."""
+        fmt = self._runtime.thinking
+        think = fmt.default_on if settings.think not in ("on", "off") else settings.think == "on"
+        return ThinkingRequest(think, settings.reasoning_effort, max(0, settings.thinking_budget), self.answer_now)
 
-    Signals: the worker's, re-emitted on the GUI thread (see :class:`GenerationWorker`).
+
+class GenerationService(QObject):
+    """GUI-side handle of the generation thread: requests go to its worker as queued signals, and
+    the worker's signals are re-emitted here, on the GUI thread. Connect to these, never to the
+    worker.
+
+    Signals:
+        model_loading(str path): a load began.
+        model_loaded(str path, dict info): a model is ready (``info`` as the Hardware page shows it);
+            also after a failed load when the previous model is still loaded.
+        model_failed(str path, str message): a load failed; the message is for a person.
+        piece(int request_id, str kind, str piece): the next streamed piece of an answer: ``kind``
+            'reasoning' (a thinking model's thoughts) or 'answer'.
+        finished(int request_id, str status, dict stats): an answer ended ('complete' or 'stopped').
+        failed(int request_id, str message): an answer failed; the message is for a person.
     """
+
+    model_loading = Signal(str)
+    model_loaded = Signal(str, dict)
+    model_failed = Signal(str, str)
+    piece = Signal(int, str, str)
+    finished = Signal(int, str, dict)
+    failed = Signal(int, str)
 
     load_requested = Signal(str, dict)
     generate_requested = Signal(int, list, dict, int, int)
@@ -201,13 +239,18 @@ class GenerationService(QObject):
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("cove-generation")
-        self.worker = GenerationWorker(paths, write_answer, conservative)
-        self.worker.moveToThread(self._thread)
-        self.load_requested.connect(self.worker.load)
-        self.generate_requested.connect(self.worker.generate)
-        self.unload_requested.connect(self.worker.unload)
-        self.leave_requested.connect(self.worker.leave)
-        self.forget_requested.connect(self.worker.forget)
+        self._worker = GenerationWorker(paths, write_answer, conservative)
+        self._worker.moveToThread(self._thread)
+        w = self._worker
+        for request, slot in ((self.load_requested, w.load), (self.generate_requested, w.generate),
+                              (self.unload_requested, w.unload), (self.leave_requested, w.leave),
+                              (self.forget_requested, w.forget)):
+            request.connect(slot)
+        # Signal to signal: queued, since this object lives on the GUI thread and the worker does not.
+        for source, target in ((w.model_loading, self.model_loading), (w.model_loaded, self.model_loaded),
+                               (w.model_failed, self.model_failed), (w.piece, self.piece),
+                               (w.finished, self.finished), (w.failed, self.failed)):
+            source.connect(target)
         self._next_id = 0
         self._thread.start()
 
@@ -217,9 +260,10 @@ class GenerationService(QObject):
 
     def generate(self, messages: list[dict[str, str]], settings: dict, message_id: int,
                  conversation_id: int = 0) -> int:
-        """Ask for an answer; returns the request id used in the token/finished signals."""
+        """Ask for an answer; returns the request id used in the piece/finished/failed signals."""
         self._next_id += 1
-        self.worker.cancel.clear()
+        self._worker.cancel.clear()
+        self._worker.answer_now.clear()
         self.generate_requested.emit(self._next_id, messages, settings, message_id, conversation_id)
         return self._next_id
 
@@ -233,7 +277,11 @@ class GenerationService(QObject):
 
     def stop(self) -> None:
         """Stop the answer being generated (takes effect within one token)."""
-        self.worker.cancel.set()
+        self._worker.cancel.set()
+
+    def answer_now(self) -> None:
+        """End a thinking model's reasoning now: it goes on to the answer (within one token)."""
+        self._worker.answer_now.set()
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         """Cancel, unload the model on its own thread, then end the thread (bounded wait)."""
@@ -241,14 +289,3 @@ class GenerationService(QObject):
         self.unload_requested.emit()
         self._thread.quit()
         self._thread.wait(timeout_ms)
-
-
-def _hardware_lines() -> list[str]:
-    """This machine and llama.cpp build as lines for the Hardware page (runs on the worker thread)."""
-    from desktop.core.system.hardware import detect
-    from desktop.core.engine.runtime import backend_report
-
-    try:
-        return detect(backend_report()).summary()
-    except Exception as exc:  # noqa: BLE001 - a report, never a reason to fail a load
-        return [f"Hardware detection failed: {exc}"]

@@ -12,8 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.core.engine.loader import detect_hardware
+from desktop.core.hub.client import HubClient
+from desktop.core.hub.errors import HubError
+from desktop.core.hub.remote_fit import UNKNOWN, FitOptions, judge, reference_choice, remote_info
+from desktop.core.models.names import group_files
 from desktop.core.system.settings import Settings
-from desktop.services.background import BackgroundRunner
+from desktop.services.background import Worker
 from desktop.services.secrets_service import SecretsService
 
 
@@ -23,7 +28,7 @@ class FileVerdict:
 
     repo_id: str
     name: str
-    label: str      # runs well / tight / will not fit / unknown
+    label: str      # a label of desktop.core.hub.remote_fit.HubFit: runs well / tight / will not fit / ...
     reason: str
 
 
@@ -51,15 +56,13 @@ class HubService(QObject):
         self._hardware_info: Any = None
         self._header_cache: dict[tuple[str, str, str], Any] = {}
         self._endpoint = endpoint
-        self._runner = BackgroundRunner("cove-hub", self)
-        self._verdicts = BackgroundRunner("cove-hub-fit", self)
+        self._runner = Worker("cove-hub", self._report, self, expected=(HubError,))
+        self._verdicts = Worker("cove-hub-fit", self._report, self, expected=(HubError,))
         self._search_generation = 0
         self._repo_generation = 0
 
     def client(self) -> Any:
         """A Hub client with the person's token (blocking: worker threads only)."""
-        from desktop.core.hub.client import HubClient
-
         return HubClient(endpoint=self._endpoint, token=self._secrets.token())
 
     # -- search ------------------------------------------------------------------------------------
@@ -75,8 +78,6 @@ class HubService(QObject):
     # -- repository --------------------------------------------------------------------------------
     def load_repo(self, repo_id: str) -> None:
         """List a repository's GGUF files, then compute each model's fit verdict in turn."""
-        from desktop.core.models.names import group_files
-
         self._repo_generation += 1
         generation = self._repo_generation
 
@@ -90,7 +91,7 @@ class HubService(QObject):
             details, choices = result
             self.repo_loaded.emit(details, choices)
             self._hardware_info = None  # free memory changes: read it again for each repository
-            reference = next((c for c in choices if c.complete), None)
+            reference = reference_choice(choices)
             for choice in choices:
                 self._verdicts.submit(lambda c=choice: self._verdict(details, reference, c, generation),
                                       lambda v: v is not None and self.verdict_ready.emit(v),
@@ -100,36 +101,21 @@ class HubService(QObject):
 
     def _header(self, details: Any, choice: Any) -> Any:
         """The GGUF header of ``choice`` read over the network, once per repository revision."""
-        from desktop.core.hub.remote_fit import remote_info
-
         key = (details.repo_id, details.revision, choice.name)
         if key not in self._header_cache:
             self._header_cache[key] = remote_info(self.client(), choice)
         return self._header_cache[key]
 
     def _verdict(self, details: Any, reference: Any, choice: Any, generation: int) -> FileVerdict | None:
-        """Runs on the fit thread. The quantizations of one model share its architecture, layers,
-        heads and vocabulary, so one header (the smallest complete file's, a few MB) is read per
-        repository; each file's weights come from its own size."""
+        """Runs on the fit thread: :func:`desktop.core.hub.remote_fit.judge`, the verdict ``cove models
+        files`` gives too, with one header (the smallest complete file's, a few MB) per repository."""
         if generation != self._repo_generation:
             return None  # the person moved on to another repository
-        from desktop.core.engine.loader import detect_hardware
-        from desktop.core.hub.remote_fit import default_context, fit_estimate
-        from desktop.core.models.fit import verdict
-
-        if reference is None:
-            raise ValueError("this model's files are incomplete (a part of the split file is missing)")
-        info = self._header(details, reference)
         if self._hardware_info is None:
             self._hardware_info = (self._hardware or detect_hardware)()
-        n_ctx = self._settings.generation.n_ctx or default_context(info)
-        acc = self._settings.acceleration  # as the model would be loaded (model_loader.check_fit)
-        fit = fit_estimate(info, self._hardware_info, n_ctx, gpu_layers=acc.gpu_layers,
-                           cache_type=acc.kv_cache_type, flash_attn=acc.flash_attention)
-        if choice is not reference and reference.size:
-            fit = scale_weights(fit, choice.size / reference.size)
-        label, reason = verdict(fit, self._hardware_info)
-        return FileVerdict(details.repo_id, choice.name, label, reason)
+        fit = judge(choice, reference, lambda c: self._header(details, c), self._hardware_info,
+                    FitOptions.from_settings(self._settings))
+        return FileVerdict(details.repo_id, choice.name, fit.label, fit.reason)
 
     def _report(self, exc: BaseException) -> None:
         self.failed.emit(getattr(exc, "kind", "bad_response"), _short(exc))
@@ -140,20 +126,9 @@ class HubService(QObject):
         self._verdicts.stop(0.5)
 
 
-def scale_weights(fit: Any, factor: float) -> Any:
-    """``fit`` for another quantization of the same model: its weights (and the GPU's share of
-    them) scaled by the ratio of the file sizes; context cache and work buffers are the same."""
-    import dataclasses
-
-    weights = int(fit.weights * factor)
-    on_gpu = int(fit.on_gpu * factor) if fit.on_gpu else 0
-    return dataclasses.replace(fit, weights=weights, total=fit.total - fit.weights + weights, on_gpu=on_gpu)
-
-
 def _failed_verdict(repo_id: str, choice: Any, exc: BaseException) -> FileVerdict:
-    """The verdict cell when the header could not be read: a gated file needs a token first."""
-    label = "token needed" if getattr(exc, "kind", "") == "auth" else "unknown"
-    return FileVerdict(repo_id, choice.name, label, _short(exc))
+    """The verdict cell when judging failed unexpectedly (judge itself reports the Hub's and the file's failures)."""
+    return FileVerdict(repo_id, choice.name, UNKNOWN, _short(exc))
 
 
 def _short(exc: BaseException) -> str:

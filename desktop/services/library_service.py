@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.core.system.atomic import write_json_atomic
-from desktop.core.library.model_library import LibraryError, ModelLibrary
-from desktop.core.library.disk import LibrarySnapshot
-from desktop.core.library.importer import import_model_file
 from desktop.core.engine.loader import ModelFileError
-from desktop.core.models.metadata import MetadataCache
+from desktop.core.library.disk import LibrarySnapshot
+from desktop.core.library.entries import LibraryError
 from desktop.core.library.folder import Cancelled, MoveError, follow_move, move_models, plan_move
+from desktop.core.library.importer import import_model_file
+from desktop.core.library.model_library import ModelLibrary
+from desktop.core.models.metadata import MetadataCache
+from desktop.core.system.atomic import write_json_atomic
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
-from desktop.services.background import BackgroundRunner
+from desktop.services.background import Worker
 
 PROGRESS_INTERVAL_S = 0.05
+EXPECTED = (Cancelled, ModelFileError, LibraryError, MoveError)  # told to the person as they are; one log line
 METADATA_FILE = "model_metadata.json"
 
 
@@ -62,7 +63,7 @@ class LibraryService(QObject):
         self.task = ""  # what the worker is busy with, "" when idle
         self._cancel = threading.Event()
         self._metadata = MetadataCache(paths.data_dir / METADATA_FILE)
-        self._runner = BackgroundRunner("cove-library", self)
+        self._runner = Worker("cove-library", self._on_failed, self, expected=EXPECTED)
         self._last_progress = 0.0
         # Set by the app: a reason the folder cannot change now ("" when it can), e.g. downloads
         # still writing partial files into the current folder.
@@ -121,7 +122,8 @@ class LibraryService(QObject):
             self.settings.models_dir = "" if target == self.paths.models_dir else str(target)
             follow_move(self.settings, moved)
             data = self.settings.to_dict()  # taken on the GUI thread, written on the worker
-            self._runner.submit(lambda: write_json_atomic(self.paths.settings_file, data), None, self._on_list_error)
+            self._runner.submit(lambda: write_json_atomic(self.paths.settings_file, data), None,
+                                lambda exc: self.failed.emit(describe(exc, "Saving the settings")))
             self.folder_changed.emit(str(target))
             count = len(moved)
             return (f"Moved {count} model file{'s' if count != 1 else ''} to {target}." if move
@@ -135,9 +137,7 @@ class LibraryService(QObject):
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until queued work is done (tests and shutdown only)."""
-        finished = threading.Event()
-        self._runner.submit(finished.set)
-        return finished.wait(timeout)
+        return self._runner.wait_idle(timeout)
 
     def shutdown(self) -> None:
         """Cancel the task under way and stop the worker (bounded wait)."""
@@ -181,6 +181,9 @@ class LibraryService(QObject):
     def _on_list_error(self, exc: BaseException) -> None:
         self.failed.emit(describe(exc, "Listing the models"))
 
+    def _on_failed(self, exc: BaseException) -> None:
+        self.failed.emit(describe(exc, "A library task"))
+
 
 def describe(exc: BaseException, task: str) -> str:
     """A sentence for the person about a failed task."""
@@ -190,5 +193,4 @@ def describe(exc: BaseException, task: str) -> str:
         return str(exc)
     if isinstance(exc, OSError):
         return f"{task} failed: {exc.strerror or exc}."
-    traceback.print_exception(exc)
-    return f"{task} failed unexpectedly: {exc}"
+    return f"{task} failed unexpectedly: {exc}"  # the worker logged its traceback

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.system.secrets import HF_TOKEN, SecretStore
+from desktop.services.background import Worker
 
 
 class SecretsService(QObject):
-    """Signals: status(str present_text, str where) after every check, save or forget."""
+    """Checks, saves and forgets the Hugging Face token on a worker thread, one call at a time, in
+    order: a slow keyring delays, never reorders. A failure is reported like any other job's
+    (:mod:`desktop.services.background`): logged, then told in ``status``.
+
+    Signals:
+        status(bool present, str where): after every check, save or forget, whether a token is
+            stored and where secrets go ("stored in the system keyring", ...)
+    """
 
     status = Signal(bool, str)
 
@@ -19,19 +26,7 @@ class SecretsService(QObject):
         super().__init__(parent)
         self._store = store
         self.token_present = False
-        self._jobs: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._serve, name="cove-secrets", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:  # one job at a time, in order: a slow keyring delays, never reorders
-            work = self._jobs.get()
-            work()
-            self.token_present = self._store.get(HF_TOKEN) is not None
-            self.status.emit(self.token_present, self._store.status)
-
-    def _run(self, work) -> None:  # noqa: ANN001 - a callable run on the secrets thread
-        self._jobs.put(work)
+        self._worker = Worker("cove-secrets", self._on_failed, self)
 
     def check(self) -> None:
         """Find out whether a token is stored and where secrets go."""
@@ -50,3 +45,20 @@ class SecretsService(QObject):
     def token(self) -> str | None:
         """The token for a Hub call (blocking: call from a worker thread only)."""
         return self._store.get(HF_TOKEN)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End the worker thread (bounded wait: a keyring call that hangs is left behind)."""
+        self._worker.stop(timeout)
+
+    def _run(self, work: Callable[[], object]) -> None:
+        def job() -> tuple[bool, str]:  # on the secrets thread
+            work()
+            return self._store.get(HF_TOKEN) is not None, self._store.status
+        self._worker.submit(job, self._on_status)
+
+    def _on_status(self, result: tuple[bool, str]) -> None:
+        self.token_present, where = result
+        self.status.emit(self.token_present, where)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.status.emit(self.token_present, f"not reachable: the secret store failed ({type(exc).__name__})")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.core.conversations.export_import import ImportFormatError, ImportResult, import_file, write_export
 from desktop.core.conversations.store import Store
-from desktop.services.store_service import StoreService
+from desktop.services.store_service import StoreService, describe_failure
 
 
 def format_for(path: Path, chosen_filter: str = "") -> str:
@@ -45,7 +45,7 @@ class TransferService(QObject):
             what = "1 conversation" if count == 1 else f"{count} conversations"
             self.done.emit(f"Exported {what} to {path}.")
 
-        self._store.submit(job, finished, lambda message: self.failed.emit(f"The export failed: {message}"))
+        self._store.submit(job, finished, lambda exc: self.failed.emit(f"The export failed: {describe_failure(exc)}"))
 
     def import_from(self, path: Path) -> None:
         """Import a Cove JSON export or a ChatGPT conversations.json / export .zip."""
@@ -65,4 +65,4 @@ class TransferService(QObject):
                            f"from a {source} export{skipped}.")
             self.imported.emit(result)
 
-        self._store.submit(job, finished, lambda message: self.failed.emit(f"The import failed: {message}"))
+        self._store.submit(job, finished, lambda exc: self.failed.emit(f"The import failed: {describe_failure(exc)}"))

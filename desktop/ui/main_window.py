@@ -6,42 +6,65 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
-from desktop.core.library.model_library import ModelEntry
-from desktop.core.text.markdown import MarkdownRenderer
-from desktop.core.conversations.store import Conversation, Message
+from desktop.core.conversations.records import Conversation, Message
+from desktop.core.library.entries import ModelEntry
 from desktop.core.system.network_guard import NetworkLog
+from desktop.core.text.markdown import MarkdownRenderer
+from desktop.core.text.units import format_size
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
-from desktop.services.transfer_service import TransferService, format_for
 from desktop.services.secrets_service import SecretsService
+from desktop.services.transfer_service import TransferService, format_for
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.composer import Composer
+from desktop.ui.chat.thinking_controls import ThinkingControls
+from desktop.ui.file_dialogs import export_file_dialog, import_file_dialog, model_file_dialog
+from desktop.ui.notices import Banner, UndoOffer
+from desktop.ui.settings.hardware_panel import HardwarePanel
+from desktop.ui.settings.privacy_panel import PrivacyPanel
+from desktop.ui.settings.settings_dialog import SettingsDialog
 from desktop.ui.sidebar import Sidebar
-from desktop.ui.theme import current_theme
-
-
-def format_stats(stats: dict) -> str:
-    """The status-line summary of one answer."""
-    if not stats or "decode_tokens_per_s" not in stats:
-        return ""
-    return (f"{stats['decode_tokens_per_s']:.1f} tokens/s · first token {stats['time_to_first_token_s']:.2f} s"
-            f" · context {stats['context_used']}/{stats['context_size']}")
+from desktop.ui.status_line import format_stats
+from desktop.ui.theme import apply_palette, current_theme
 
 
 class MainWindow(QMainWindow):
-    """Signals: closing() just before the window closes (the app saves and shuts down)."""
+    """The window; ``log_dir`` is the folder Help → Open log folder shows.
+
+    Signals: closing() just before the window closes (the app saves and shuts down)."""
 
     closing = Signal()
 
     def __init__(self, controller: ChatController, network: NetworkLog, secrets: SecretsService,
-                 chat_settings: ChatSettingsService | None = None, transfer: TransferService | None = None) -> None:
+                 chat_settings: ChatSettingsService | None = None, transfer: TransferService | None = None, *,
+                 log_dir: Path) -> None:
         super().__init__()
         self.controller = controller
+        self.log_dir = log_dir
         self.chat_settings = chat_settings
         self.transfer = transfer
         self.network = network
@@ -56,6 +79,33 @@ class MainWindow(QMainWindow):
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
         self.sidebar = Sidebar()
+        self.chat_view = ChatView(self.renderer)
+        self.banner_box = Banner()
+        self.banner = self.banner_box.label  # the message shown
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(4, 8, 8, 8)
+        column.addLayout(self._build_top_row())
+        column.addWidget(self.banner_box)
+        column.addWidget(self.chat_view, 1)
+        column.addLayout(self._build_composer_row())
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 860])
+        self.setCentralWidget(self.splitter)
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self.models_dialog_factory: Callable[[], Any] | None = None  # set by the app
+        self.models_dialog: Any = None
+        self.file_dialog: QFileDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.edit_dialog: QInputDialog | None = None
+
+    def _build_top_row(self) -> QHBoxLayout:
+        """The model picker and the buttons above the chat."""
         self.model_picker = QComboBox()
         self.model_picker.setMinimumWidth(200)
         self.model_picker.setToolTip("The model that answers")
@@ -64,7 +114,8 @@ class MainWindow(QMainWindow):
         self.models_button = QPushButton("Models…")
         self.models_button.setToolTip("Download models from Hugging Face and manage the ones on this computer")
         self.settings_button = QPushButton("Settings…")
-        self.settings_button.setToolTip("System prompt, sampling, context length, threads; privacy and network activity")
+        self.settings_button.setToolTip("System prompt, sampling, context length, threads; "
+                                        "privacy and network activity")
         self.regenerate_button = QPushButton("Regenerate")
         self.regenerate_button.setToolTip("Write a new answer to the last question")
         top = QHBoxLayout()
@@ -75,22 +126,10 @@ class MainWindow(QMainWindow):
         top.addWidget(self.settings_button)
         top.addStretch(0)
         top.addWidget(self.regenerate_button)
+        return top
 
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.setStyleSheet("QLabel { background: #b3261e; color: white; padding: 8px; border-radius: 4px; }")
-        self.banner_close = QToolButton()
-        self.banner_close.setText("✕")
-        self.banner_close.setToolTip("Dismiss")
-        banner_row = QHBoxLayout()
-        banner_row.addWidget(self.banner, 1)
-        banner_row.addWidget(self.banner_close)
-        self.banner_box = QWidget()
-        self.banner_box.setLayout(banner_row)
-        self.banner_box.hide()
-
-        self.chat_view = ChatView(self.renderer)
+    def _build_composer_row(self) -> QHBoxLayout:
+        """The composer with Send and Stop beside it."""
         self.composer = Composer()
         self.send_button = QPushButton("Send")
         self.stop_button = QPushButton("Stop")
@@ -101,41 +140,25 @@ class MainWindow(QMainWindow):
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        self.thinking_controls = ThinkingControls()
+        self.thinking_controls.hide()
+        buttons.addWidget(self.thinking_controls)
         buttons.addStretch(1)
         bottom.addLayout(buttons)
+        return bottom
 
-        right = QWidget()
-        column = QVBoxLayout(right)
-        column.setContentsMargins(4, 8, 8, 8)
-        column.addLayout(top)
-        column.addWidget(self.banner_box)
-        column.addWidget(self.chat_view, 1)
-        column.addLayout(bottom)
-
-        self.splitter = QSplitter()
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([240, 860])
-        self.setCentralWidget(self.splitter)
-
-        self.undo_label = QLabel()
-        self.undo_button = QPushButton("Undo")
-        self.undo_box = QWidget()
-        undo_row = QHBoxLayout(self.undo_box)
-        undo_row.setContentsMargins(0, 0, 0, 0)
-        undo_row.addWidget(self.undo_label)
-        undo_row.addWidget(self.undo_button)
-        self.undo_box.hide()
-        self._undo_id = 0
-        self._undo_timer = QTimer(self, singleShot=True, interval=15_000)
-        self._undo_timer.timeout.connect(self._expire_undo)
+    def _build_status_bar(self) -> None:
+        """Model state, the Undo offer after a delete, and the last answer's figures."""
+        self.undo_box = UndoOffer()
+        self.undo_label, self.undo_button = self.undo_box.label, self.undo_box.button
         self.model_status = QLabel("No model loaded")
         self.stats_label = QLabel()
         self.statusBar().addWidget(self.model_status, 1)
         self.statusBar().addPermanentWidget(self.undo_box)
         self.statusBar().addPermanentWidget(self.stats_label)
 
+    def _build_actions(self) -> None:
+        """The window's keyboard shortcuts."""
         new_action = QAction("New chat", self, shortcut=QKeySequence.StandardKey.New)
         new_action.triggered.connect(self.controller.new_conversation)
         stop_action = QAction("Stop", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
@@ -148,11 +171,14 @@ class MainWindow(QMainWindow):
         models_action = QAction("Models…", self, shortcut=QKeySequence("Ctrl+Shift+M"))
         models_action.triggered.connect(lambda: self.open_models_dialog())
         self.addActions([new_action, stop_action, open_action, find_action, models_action])
-        self.models_dialog_factory: Callable[[], Any] | None = None  # set by the app
-        self.models_dialog: Any = None
-        self.file_dialog: QFileDialog | None = None
-        self.settings_dialog = None
-        self.edit_dialog = None
+
+    def _build_menus(self) -> None:
+        """The menu bar: Help, with the way to the log files."""
+        help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu = help_menu
+        self.open_log_action = help_menu.addAction("Open log folder")
+        self.open_log_action.setStatusTip("Show the folder with Cove's log files (to attach one to a bug report)")
+        self.open_log_action.triggered.connect(self.open_log_folder)
 
     def _connect(self) -> None:
         c = self.controller
@@ -164,8 +190,8 @@ class MainWindow(QMainWindow):
         self.sidebar.search_requested.connect(c.search)
         self.sidebar.hit_requested.connect(c.open_conversation)
         c.search_results.connect(self.sidebar.show_results)
-        c.conversation_deleted.connect(self._offer_undo)
-        self.undo_button.clicked.connect(self._undo_delete)
+        c.conversation_deleted.connect(self.undo_box.offer)
+        self.undo_box.undo_requested.connect(c.restore_conversation)
         self.composer.submitted.connect(self.send)
         self.send_button.clicked.connect(lambda: self.send(self.composer.toPlainText()))
         self.stop_button.clicked.connect(c.stop)
@@ -174,13 +200,15 @@ class MainWindow(QMainWindow):
         self.models_button.clicked.connect(lambda: self.open_models_dialog())
         self.settings_button.clicked.connect(lambda: self.open_settings_dialog("Generation"))
         self.model_picker.activated.connect(self._picker_activated)
-        self.banner_close.clicked.connect(self.banner_box.hide)
         self.chat_view.copied.connect(lambda _t: self.statusBar().showMessage("Code copied to the clipboard", 3000))
         c.conversations_changed.connect(self._on_conversations)
         c.conversation_opened.connect(self._on_conversation_opened)
         c.message_added.connect(self.chat_view.add_message)
         c.answer_started.connect(self._on_answer_started)
         c.answer_updated.connect(self.chat_view.update_text)
+        c.reasoning_updated.connect(self._on_reasoning)
+        self.thinking_controls.choice_changed.connect(c.set_thinking_choice)
+        self.thinking_controls.answer_now.connect(c.answer_now)
         c.answer_finished.connect(self._on_answer_finished)
         c.versions_changed.connect(self.chat_view.apply_versions)
         self.chat_view.version_step.connect(c.show_version)
@@ -193,6 +221,7 @@ class MainWindow(QMainWindow):
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_scheme)
         if self.chat_settings is not None:
             self.chat_settings.presets_changed.connect(self._on_presets)
+            self.chat_settings.applied.connect(lambda _text: self._show_thinking_choice())
         self.sidebar.export_requested.connect(self.export_dialog)
         self.sidebar.import_requested.connect(self.import_dialog)
         if self.transfer is not None:
@@ -209,8 +238,6 @@ class MainWindow(QMainWindow):
 
     def edit_message_dialog(self, message_id: int) -> None:
         """Edit a question (non-blocking dialog); the edited one is asked as a new version."""
-        from PySide6.QtWidgets import QInputDialog
-
         widget = self.chat_view.widget_for(message_id)
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Edit message")
@@ -221,35 +248,14 @@ class MainWindow(QMainWindow):
         self.edit_dialog = dialog
         dialog.open()
 
-    def _offer_undo(self, conversation_id: int, title: str) -> None:
-        self._undo_id = conversation_id
-        self.undo_label.setText(f"Deleted “{title}”.")
-        self.undo_box.show()
-        self._undo_timer.start()
-
-    def _expire_undo(self) -> None:
-        """The undo offer lapses 15 s after the last delete."""
-        self._undo_id = 0
-        self.undo_box.hide()
-
-    def _undo_delete(self) -> None:
-        if self._undo_id:
-            self.controller.restore_conversation(self._undo_id)
-        self._undo_id = 0
-        self.undo_box.hide()
-
     def _restore_draft(self, text: str) -> None:
         if not self.composer.toPlainText().strip():
             self.composer.setPlainText(text)
 
     def open_model_dialog(self) -> None:
         """Let the person choose a .gguf file (non-blocking dialog)."""
-        dialog = QFileDialog(self, "Open a model file", str(Path.home()), "GGUF models (*.gguf);;All files (*)")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        if QGuiApplication.platformName() in ("offscreen", "minimal"):
-            dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog = self.file_dialog = model_file_dialog(self)
         dialog.fileSelected.connect(self.open_model_file)
-        self.file_dialog = dialog
         dialog.open()
 
     def open_models_dialog(self, tab: str = "Download") -> Any:
@@ -269,22 +275,11 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def _file_dialog(self, title: str, filters: str, save: bool, default: str = "") -> QFileDialog:
-        dialog = QFileDialog(self, title, str(Path.home() / default) if default else str(Path.home()), filters)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave if save else QFileDialog.AcceptMode.AcceptOpen)
-        dialog.setFileMode(QFileDialog.FileMode.AnyFile if save else QFileDialog.FileMode.ExistingFile)
-        if QGuiApplication.platformName() in ("offscreen", "minimal"):
-            dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-        self.file_dialog = dialog
-        return dialog
-
     def export_dialog(self, conversation_id: int) -> None:
         """Ask where to export one conversation (or all of them for 0), as Markdown or JSON."""
         if self.transfer is None:
             return
-        default = "cove-conversation.md" if conversation_id else "cove-conversations.md"
-        dialog = self._file_dialog("Export conversation" if conversation_id else "Export all conversations",
-                                   "Markdown (*.md);;Cove JSON (*.json)", True, default)
+        dialog = self.file_dialog = export_file_dialog(self, conversation_id)
         dialog.fileSelected.connect(lambda path: self.transfer.export(
             Path(path), format_for(Path(path), dialog.selectedNameFilter()),
             [conversation_id] if conversation_id else None))
@@ -294,21 +289,18 @@ class MainWindow(QMainWindow):
         """Ask for a Cove JSON export or a ChatGPT export (conversations.json or the .zip) to import."""
         if self.transfer is None:
             return
-        dialog = self._file_dialog("Import conversations", "Exports (*.json *.zip);;All files (*)", False)
+        dialog = self.file_dialog = import_file_dialog(self)
         dialog.fileSelected.connect(lambda path: self.transfer.import_from(Path(path)))
         dialog.open()
 
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
-        from desktop.ui.settings.hardware_panel import HardwarePanel
-        from desktop.ui.settings.privacy_panel import PrivacyPanel
-        from desktop.ui.settings.settings_dialog import SettingsDialog
-
         c = self.controller
         hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
                                  c.settings.gpu_layers_by_model.get(c.model_path))
         cs = self.chat_settings
-        dialog = SettingsDialog(c.settings.generation, PrivacyPanel(self.network, self.secrets), hardware, self,
+        privacy = PrivacyPanel(self.network, self.secrets, c.settings)
+        dialog = SettingsDialog(c.settings.generation, privacy, hardware, self,
                                 presets=cs.presets if cs else [], current_preset=cs.conversation_preset if cs else "")
         dialog.tabs.setCurrentIndex(["Generation", "Hardware", "Privacy"].index(tab))
         if cs is not None:
@@ -324,6 +316,11 @@ class MainWindow(QMainWindow):
     def _on_presets(self, presets: list) -> None:
         if self.settings_dialog is not None:
             self.settings_dialog.generation.set_presets(presets, self.chat_settings.conversation_preset)
+
+    def open_log_folder(self) -> None:
+        """Show the folder with Cove's log files in the file manager."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_dir))):
+            self.show_problem(f"Cove could not open the log folder. It is {self.log_dir}")
 
     def open_model_file(self, path: str) -> None:
         """Use a model file the person chose or dropped."""
@@ -341,8 +338,7 @@ class MainWindow(QMainWindow):
 
     def show_problem(self, message: str) -> None:
         """Show a message the person must read, above the chat."""
-        self.banner.setText(message)
-        self.banner_box.show()
+        self.banner_box.show_message(message)
 
     def _picker_activated(self, index: int) -> None:
         path = self.model_picker.itemData(index)
@@ -372,9 +368,8 @@ class MainWindow(QMainWindow):
         self.regenerate_button.setEnabled(has_question and not self.controller.busy)
 
     def _on_answer_finished(self, message_id: int, status: str, stats: dict) -> None:
-        widget = self.chat_view.widget_for(message_id)
+        widget = self.chat_view.widget_for(message_id)  # its text came with the controller's last answer_updated
         if widget is not None:
-            self.chat_view.finish_text(message_id, widget.text)
             widget.set_status(status, stats.get("error", ""))
         self.stats_label.setText(format_stats(stats))
         if stats.get("dropped_messages"):
@@ -383,7 +378,17 @@ class MainWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
+        self.thinking_controls.set_thinking(False)
         self._update_regenerate()
+
+    def _on_reasoning(self, message_id: int, text: str, seconds: float, thinking: bool) -> None:
+        self.chat_view.update_reasoning(message_id, text, seconds, thinking)
+        self.thinking_controls.set_thinking(thinking and self.controller.busy)
+
+    def _show_thinking_choice(self) -> None:
+        generation = self.controller.settings.generation
+        self.thinking_controls.set_model(self.controller.model_info.get("thinking", {}), generation.think,
+                                         generation.reasoning_effort)
 
     def _on_model_state(self, state: str, text: str) -> None:
         self.model_status.setText(text if state != "failed" else "Model not loaded: " + text)
@@ -393,12 +398,13 @@ class MainWindow(QMainWindow):
             else "Loading the model…")
         if ready:
             self._select_in_picker(self.controller.model_path)
+            self._show_thinking_choice()
 
     def _on_models(self, entries: list[ModelEntry]) -> None:
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
         for entry in entries:
-            self.model_picker.addItem(f"{entry.name}  ({entry.size / 1e6:.0f} MB)", entry.key)
+            self.model_picker.addItem(f"{entry.name}  ({format_size(entry.size)})", entry.key)
         self.model_picker.blockSignals(False)
         self._select_in_picker(self.controller.model_path)
 
@@ -408,19 +414,16 @@ class MainWindow(QMainWindow):
             self.model_picker.setCurrentIndex(index)
 
     def _on_scheme(self, *_args: object) -> None:
-        from desktop.ui.theme import apply_palette
-        from PySide6.QtWidgets import QApplication
-
         apply_palette(QApplication.instance())
         self.renderer = MarkdownRenderer(current_theme())
         self.chat_view.set_renderer(self.renderer)
 
     # -- window events ----------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
             if url.isLocalFile():
                 self.open_model_file(url.toLocalFile())
@@ -438,6 +441,6 @@ class MainWindow(QMainWindow):
         if splitter:
             self.splitter.restoreState(QByteArray.fromBase64(splitter.encode()))
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.closing.emit()
         super().closeEvent(event)

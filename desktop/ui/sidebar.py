@@ -8,11 +8,23 @@ import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
-                               QHBoxLayout, QPushButton, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from desktop.core.conversations.store import Conversation
-
+from desktop.core.conversations.records import Conversation
+from desktop.core.conversations.search import MATCH_END, MATCH_START
 
 GROUPS = ("Pinned", "Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
 
@@ -35,8 +47,6 @@ def date_group(conversation: Conversation, now: float | None = None) -> str:
 
 def snippet_html(snippet: str) -> str:
     """A search snippet with its matches highlighted (the store marks them with \x02..\x03)."""
-    from desktop.core.conversations.search import MATCH_END, MATCH_START
-
     escaped = html.escape(snippet)
     return (escaped.replace(MATCH_START, "<span style='background:#ffd54f; color:black;'><b>")
             .replace(MATCH_END, "</b></span>"))
@@ -160,10 +170,6 @@ class Sidebar(QWidget):
             item.setSizeHint(label.sizeHint().expandedTo(label.minimumSizeHint()) + QSize(0, 12))
             self.results.addItem(item)
             self.results.setItemWidget(item, label)
-
-    def result_texts(self) -> list[str]:
-        """The hits shown, as plain text (title and snippet)."""
-        return [self.results.itemWidget(self.results.item(i)).text() for i in range(self.results.count())]
 
     def _hit_clicked(self, item: QListWidgetItem) -> None:
         conversation_id, message_id = item.data(Qt.ItemDataRole.UserRole)

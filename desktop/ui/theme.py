@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop.core.text.markdown import DARK, LIGHT, Theme
@@ -43,10 +45,6 @@ def apply_palette(app: QApplication) -> None:
     app.setPalette(p)
 
 
-def app_icon():  # noqa: ANN201 - QIcon
+def app_icon() -> QIcon:
     """Cove's icon, from the packaged resources."""
-    from importlib.resources import files
-
-    from PySide6.QtGui import QIcon
-
     return QIcon(str(files("desktop.resources") / "cove.svg"))

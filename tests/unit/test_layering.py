@@ -26,9 +26,10 @@ DESKTOP = REPO / "desktop"
 # Per package: child name -> rank. A child imports only children of a strictly lower rank.
 RANKS: dict[str, dict[str, int]] = {
     "desktop": {"core": 0, "services": 1, "cli": 1, "ui": 2, "app": 3, "__main__": 4},
-    "desktop.core": {"system": 0, "text": 0, "models": 1, "conversations": 1, "engine": 2, "hub": 2,
-                     "downloads": 3, "library": 3},
-    "desktop.ui": {"theme": 0, "chat": 1, "models": 1, "settings": 1, "sidebar": 1, "main_window": 2},
+    "desktop.core": {"text": 0, "system": 1, "models": 2, "conversations": 2, "engine": 3, "hub": 3,
+                     "downloads": 4, "library": 4},
+    "desktop.ui": {"theme": 0, "notices": 0, "file_dialogs": 0, "status_line": 0, "chat": 1, "models": 1, "settings": 1, "sidebar": 1,
+                   "main_window": 2},
 }
 
 

@@ -30,6 +30,15 @@ class BranchOperations:
         rows = self._db.execute("SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message_id,))
         return [message_from_row(r) for r in rows]
 
+    def version_map(self, path: list[Message]) -> dict[int, list[int]]:
+        """For each message of ``path`` that has other versions: the ids of all its versions, oldest first."""
+        result: dict[int, list[int]] = {}
+        for message in path:
+            siblings = self.siblings(message.id)
+            if len(siblings) > 1:
+                result[message.id] = [m.id for m in siblings]
+        return result
+
     def siblings(self, message_id: int) -> list[Message]:
         """The versions of a message, itself included, oldest first: messages with the same parent
         and role (for a first message: no parent, same conversation). Its position in this list

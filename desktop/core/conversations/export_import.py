@@ -89,8 +89,10 @@ def export_markdown(store: Store, conversation_ids: list[int] | None = None) -> 
 
 
 def thought_label(seconds: float) -> str:
-    """'Thought for 12 s' (or 'Thoughts' when the time is not known)."""
-    return f"Thought for {seconds:.0f} s" if seconds >= 0.5 else "Thoughts"
+    """'Thought for 12 s' ('Thoughts' when the time is not known)."""
+    if seconds <= 0:
+        return "Thoughts"
+    return f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought for under a second"
 
 
 def export_json(store: Store, conversation_ids: list[int] | None = None) -> str:

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.downloads.progress import ProgressCallback, ProgressMeter, human_size
+from desktop.core.downloads.progress import ProgressCallback, ProgressMeter
 from desktop.core.downloads.sink import ChunkSink
 from desktop.core.hub.client import HubClient, HubError, RangeResponse, RemoteFile
 from desktop.core.models.names import safe_relative_path
+from desktop.core.text.units import format_size
 
 CHUNK = 1 << 20             # bytes handed to the writer thread at a time
 RECEIVE: Any = None         # iter_chunks(None): pieces as they arrive (httpx's re-chunking is slow)
@@ -257,7 +258,7 @@ class Download:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return exc
         size = self.partial.stat().st_size if self.partial.exists() else 0
-        return DownloadError(f"The disk is full: {self.file.filename} stopped at {human_size(size)}; the "
+        return DownloadError(f"The disk is full: {self.file.filename} stopped at {format_size(size)}; the "
                              "partial download is kept, free some space and resume", "disk_full")
 
     def _check_space(self) -> None:
@@ -265,7 +266,7 @@ class Download:
         needed = self.file.size - self._have + self._disk_margin
         if free < needed:
             raise DownloadError(f"Not enough free disk space for {self.file.filename}: it needs "
-                                f"{human_size(needed)} more and {self.models_dir} has {human_size(free)} free",
+                                f"{format_size(needed)} more and {self.models_dir} has {format_size(free)} free",
                                 "no_space")
 
     def _transfer(self) -> None:
@@ -288,8 +289,8 @@ class Download:
             failures = 0 if self._have > before or self.restarts > restarts else failures + 1
             if failures >= MAX_FAILED_ATTEMPTS:
                 reason = str(error) if error else f"The Hub kept closing the connection for {self.file.filename}."
-                raise DownloadError(f"{reason} The download stopped at {human_size(self._have)} of "
-                                    f"{human_size(self.file.size)}; it is kept and can resume",
+                raise DownloadError(f"{reason} The download stopped at {format_size(self._have)} of "
+                                    f"{format_size(self.file.size)}; it is kept and can resume",
                                     error.kind if error else "offline")
             if failures:
                 self._wait(self._retry_delay * 2 ** (failures - 1))
@@ -305,7 +306,7 @@ class Download:
         with self.client.open_range(self.file, self._have, if_range=self._etag if self._have else "") as response:
             if response.total != self.file.size:
                 raise DownloadError(f"{self.file.filename} changed on the Hub since it was listed "
-                                    f"({human_size(response.total)} now, {human_size(self.file.size)} "
+                                    f"({format_size(response.total)} now, {format_size(self.file.size)} "
                                     "listed); look the repository up again", "changed")
             if self._have and response.start == 0:
                 self._restart(response.etag)   # Range ignored or ETag changed: the whole file again

@@ -5,27 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from desktop.core.models.gguf import _human_size as human_size
-
 # on_progress(done_bytes, total_bytes, bytes_per_s, eta_s); eta_s is None while no speed is known.
 ProgressCallback = Callable[[int, int, float, "float | None"], None]
 
 REPORT_EVERY_S = 0.1    # ~10 reports a second at most
 SMOOTHING_S = 2.0       # time constant of the speed's moving average
 
-__all__ = ["ProgressCallback", "ProgressMeter", "human_size", "format_eta"]
-
-
-def format_eta(seconds: float | None) -> str:
-    """'1 h 02 min', '3 min 05 s', '12 s', or '' when unknown."""
-    if seconds is None:
-        return ""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
+__all__ = ["ProgressCallback", "ProgressMeter"]
 
 
 class ProgressMeter:

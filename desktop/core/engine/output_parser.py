@@ -116,15 +116,21 @@ class OutputParser:
                     continue
                 if head and not final and self.fmt.open.startswith(head):
                     return pieces
-            marker = self.fmt.close if self._kind == REASONING else self.fmt.open
-            at = self._buffer.find(marker) if marker else -1
-            if at < 0:
-                keep = 0 if final or not marker else _held_prefix(self._buffer, (marker,))
+            # Inside the block only its end counts; outside, an opening starts one and a stray
+            # closing (a model that closes twice) is dropped: markers are never shown.
+            markers = (self.fmt.close,) if self._kind == REASONING else (self.fmt.open, self.fmt.close)
+            found = [(self._buffer.find(m), m) for m in markers if m and m in self._buffer]
+            if not found:
+                keep = 0 if final else _held_prefix(self._buffer, tuple(m for m in markers if m))
                 pieces += self._emit(self._take(len(self._buffer) - keep))
                 return pieces
+            at, marker = min(found)
             pieces += self._emit(self._take(at))
             self._take(len(marker))
-            self._switch(ANSWER if self._kind == REASONING else REASONING)
+            if marker == self.fmt.close and self._kind == REASONING:
+                self._switch(ANSWER)
+            elif marker != self.fmt.close:
+                self._switch(REASONING)
 
     # -- harmony channels -------------------------------------------------------------------------
     def _feed_harmony(self, final: bool) -> list[Piece]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 from desktop.core.hub.errors import HubError, describe_failure
 from desktop.core.models.names import safe_relative_path
@@ -95,7 +96,7 @@ class RangeResponse:
         """The body, ``chunk`` bytes at a time; a cut connection or a stall raises HubError("offline")."""
         try:
             yield from self._response.iter_bytes(chunk)
-        except Exception as exc:  # noqa: BLE001 - every transport failure becomes a sentence
+        except Exception as exc:  # every transport failure becomes a sentence
             raise describe_failure(exc, self._what, during_body=True) from exc
 
 
@@ -127,12 +128,14 @@ class HubClient:
         return self.token or False  # False: never read a token from the machine
 
     def _headers(self) -> dict[str, str]:
+        # lazy: huggingface_hub takes long to import; only a Hub call needs it
         from huggingface_hub.utils import build_hf_headers
 
         return build_hf_headers(token=self._token(), library_name="cove")
 
     def _get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
         """One GET without huggingface_hub's minute-long retries; (JSON body, next page URL)."""
+        # lazy: huggingface_hub takes long to import; only a Hub call needs it
         from huggingface_hub.utils import get_session, hf_raise_for_status
 
         response = get_session().get(url, params=params, headers=self._headers(), timeout=self.timeout)
@@ -161,7 +164,7 @@ class HubClient:
                         raise ValueError("search results are not a list")
                     items.extend(body)
             return [self._summary(item) for item in items[wanted - per_page:wanted]]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # every failure becomes a HubError with a sentence
             raise describe_failure(exc, what) from exc
 
     @staticmethod
@@ -174,6 +177,7 @@ class HubClient:
 
     def repo(self, repo_id: str) -> RepoDetails:
         """The GGUF files of ``repo_id`` at its current commit, with sizes and published sha256."""
+        # lazy: huggingface_hub takes long to import; only a Hub call needs it
         from huggingface_hub import HfApi, hf_hub_url
 
         what = f"list the files of {repo_id}"
@@ -203,12 +207,13 @@ class HubClient:
                 license_ = self._summary({"id": repo_id, "tags": info.tags}).license
             return RepoDetails(repo_id, revision, str(license_ or ""), info.gated or False, tuple(files),
                                tuple(rejected))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # every failure becomes a HubError with a sentence
             raise describe_failure(exc, what, repo_id=repo_id) from exc
 
     # -- file bytes --------------------------------------------------------------------------------
     def head(self, file: RemoteFile) -> tuple[str, int]:
         """(ETag, size) of ``file`` now, from a HEAD of its URL."""
+        # lazy: huggingface_hub takes long to import; only a Hub call needs it
         from huggingface_hub import get_hf_file_metadata
 
         what = f"check {file.filename} on the Hub"
@@ -219,7 +224,7 @@ class HubClient:
             if meta.size is None or not meta.etag:
                 raise ValueError("no size or ETag in the answer")
             return meta.etag, int(meta.size)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # every failure becomes a HubError with a sentence
             raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
 
     @contextmanager
@@ -239,7 +244,7 @@ class HubClient:
         with network_purpose(what):
             try:
                 response, linked = self._open(file, start, if_range, end)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # every failure becomes a HubError with a sentence
                 raise describe_failure(exc, what, repo_id=file.repo_id, filename=file.filename) from exc
             try:
                 yield self._range_response(response, start, what, linked)
@@ -248,6 +253,7 @@ class HubClient:
 
     def _send(self, url: str, headers: dict[str, str]) -> Any:
         """Start a streamed GET (not following redirects); raise for an error status."""
+        # lazy: huggingface_hub takes long to import; only a Hub call needs it
         from huggingface_hub.utils import get_session, hf_raise_for_status
 
         session = get_session()
@@ -263,8 +269,6 @@ class HubClient:
 
     def _open(self, file: RemoteFile, start: int, if_range: str, end: int | None) -> tuple[Any, str]:
         """The response, and the file's own ETag from the Hub's redirect ("" when not redirected)."""
-        from urllib.parse import urljoin
-
         headers = {**self._headers(), "Accept-Encoding": "identity"}
         if start > 0 or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else max(end, start + 1) - 1}"

@@ -1,6 +1,7 @@
 """Will a model on the Hub fit this machine? Its GGUF header, fetched by range, judged by fit.py.
 
-Only the header is read (from 1 MiB, growing to at most 64 MiB; the tensor data is never
+:func:`judge` is the one verdict for a model of a Hub repository, used by ``cove models files`` and
+the download pane alike. Only the header is read (from 1 MiB, growing to at most 64 MiB; the tensor data is never
 fetched). For a split model the headers of all its parts are read and merged: the first part's
 metadata, every part's tensors. The estimate and verdict are exactly those of
 ``desktop.core.models.fit`` for the same file on disk, with the options the model loader uses.
@@ -8,20 +9,22 @@ metadata, every part's tensors. The estimate and verdict are exactly those of
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from desktop.core.hub.client import HubClient, RemoteFile
+from desktop.core.hub.errors import HubError
 from desktop.core.models.fit import FitEstimate, choose_gpu_layers, estimate, verdict
 from desktop.core.models.gguf import GGUFError, GGUFHeaderIncomplete, GGUFInfo, read_gguf_header
-from desktop.core.system.settings import DEFAULT_CONTEXT_CAP
+from desktop.core.models.names import ModelChoice
+from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, Settings
+from desktop.core.text.units import format_size
 
-if TYPE_CHECKING:
-    from desktop.core.hub.client import HubClient, RemoteFile
-    from desktop.core.models.names import ModelChoice
-
-__all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "default_context", "FIRST_READ",
-           "MAX_HEADER"]
+__all__ = ["remote_header", "remote_info", "fit_estimate", "fit_verdict", "default_context", "scale_weights",
+           "FitOptions", "HubFit", "reference_choice", "judge", "TOKEN_NEEDED", "UNKNOWN", "UNUSABLE",
+           "FIRST_READ", "MAX_HEADER"]
 
 FIRST_READ = 1 << 20
 MAX_HEADER = 64 << 20
@@ -52,7 +55,7 @@ def remote_header(client: HubClient, file: RemoteFile) -> GGUFInfo:
                 raise GGUFError(f"{file.filename}: the Hub sent {len(data):,} bytes where the file should "
                                 f"be {file.size:,} bytes long") from None
             if want >= MAX_HEADER or want >= file.size:
-                raise GGUFError(f"{file.filename}: its header is larger than {MAX_HEADER >> 20} MiB, more than "
+                raise GGUFError(f"{file.filename}: its header is larger than {format_size(MAX_HEADER)}, more than "
                                 "Cove reads to judge a model") from None
             want = min(max(want * 2, short.needed + (64 << 10)), MAX_HEADER, file.size)
 
@@ -98,3 +101,84 @@ def fit_verdict(info: GGUFInfo, hardware: Any, n_ctx: int, **options: Any) -> tu
     """('runs well' | 'tight' | 'will not fit', the reason in a sentence) for ``info`` at ``n_ctx``
     tokens on ``hardware`` (a HardwareInfo); ``options`` as for :func:`fit_estimate`."""
     return verdict(fit_estimate(info, hardware, n_ctx, **options), hardware)
+
+
+def scale_weights(fit: FitEstimate, factor: float) -> FitEstimate:
+    """``fit`` for another quantization of the same model: its weights (and the GPU's share of
+    them) scaled by the ratio of the file sizes; context cache and work buffers are the same."""
+    weights = int(fit.weights * factor)
+    on_gpu = int(fit.on_gpu * factor) if fit.on_gpu else 0
+    return replace(fit, weights=weights, total=fit.total - fit.weights + weights, on_gpu=on_gpu)
+
+
+# Labels of a model that could not be judged (besides fit.py's runs well / tight / will not fit).
+TOKEN_NEEDED = "token needed"   # a gated file: its header needs a Hugging Face token
+UNKNOWN = "unknown"             # the header could not be read (offline, the Hub failed)
+UNUSABLE = "unusable"           # the file cannot be loaded (a broken header, missing parts)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How the model would be loaded, as ``desktop.core.engine.loader.check_fit`` judges it."""
+
+    n_ctx: int = 0            # context length; 0: the model's default (min(trained, 4096))
+    gpu_layers: int = 0       # -1: as many as the GPU's free memory holds
+    cache_type: str = "f16"
+    flash_attn: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, n_ctx: int = 0) -> FitOptions:
+        """As Cove loads a model with ``settings``; ``n_ctx`` (when not 0) overrides their context length."""
+        acc = settings.acceleration
+        return cls(n_ctx or settings.generation.n_ctx, acc.gpu_layers, acc.kv_cache_type, acc.flash_attention)
+
+
+@dataclass(frozen=True)
+class HubFit:
+    """The fit verdict for one model of a Hub repository."""
+
+    name: str       # the model's file (the first part of a split model)
+    label: str      # fit.py's RUNS_WELL, TIGHT or WILL_NOT_FIT, or TOKEN_NEEDED, UNKNOWN, UNUSABLE
+    reason: str     # one sentence for a person
+    needs: int = 0  # bytes of memory (with the GPU's share) the model takes; 0 when not judged
+    n_ctx: int = 0  # the context length the verdict assumes; 0 when not judged
+
+
+def reference_choice(choices: Sequence[ModelChoice]) -> ModelChoice | None:
+    """The model whose header stands for all of a repository's: the first (smallest) complete one."""
+    return next((c for c in choices if c.complete), None)
+
+
+def judge(choice: ModelChoice, reference: ModelChoice | None, header: Callable[[ModelChoice], GGUFInfo],
+          hardware: Any, options: FitOptions | None = None) -> HubFit:
+    """The fit verdict for ``choice`` on ``hardware`` (a HardwareInfo), loaded with ``options``.
+
+    The quantizations of a model share its architecture, layers, heads and vocabulary, so one
+    header, ``header(reference)`` (see :func:`reference_choice`), serves every model of a
+    repository, and each one's weights come from its own size. Never raises for the Hub or the
+    file: a header that cannot be read gives TOKEN_NEEDED, UNKNOWN or UNUSABLE with the reason.
+    """
+    if not choice.complete:
+        return HubFit(choice.name, UNUSABLE, f"the repository has {len(choice.parts)} of its "
+                                             f"{choice.expected_parts} parts, so it cannot be loaded")
+    reference = reference or choice
+    options = options or FitOptions()
+    try:
+        info = header(reference)
+    except HubError as exc:
+        return HubFit(choice.name, TOKEN_NEEDED if exc.kind == "auth" else UNKNOWN, _first_line(exc))
+    except GGUFError as exc:
+        return HubFit(choice.name, UNUSABLE if reference.name == choice.name else UNKNOWN, _first_line(exc))
+    n_ctx = options.n_ctx or default_context(info)
+    fit = fit_estimate(info, hardware, n_ctx, gpu_layers=options.gpu_layers, cache_type=options.cache_type,
+                       flash_attn=options.flash_attn)
+    if reference.name != choice.name and reference.size:
+        fit = scale_weights(fit, choice.size / reference.size)
+    label, reason = verdict(fit, hardware)
+    return HubFit(choice.name, label, reason, fit.total + fit.on_gpu, n_ctx)
+
+
+def _first_line(exc: BaseException) -> str:
+    """A one-line message for a person."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

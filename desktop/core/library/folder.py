@@ -20,6 +20,7 @@ from pathlib import Path
 from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings, load_settings
+from desktop.core.text.units import format_size
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 CHUNK = 8 << 20
@@ -64,8 +65,6 @@ def existing_ancestor(path: Path) -> Path:
 
 def check_free_space(folder: Path, needed: int, what: str) -> None:
     """Raise :class:`MoveError` when ``folder``'s disk has less than ``needed`` bytes free."""
-    from desktop.core.models.metadata import format_size
-
     probe = existing_ancestor(folder)
     free = shutil.disk_usage(probe).free
     if free < needed + FREE_MARGIN:

@@ -10,7 +10,6 @@ through its first part. Deleting and disk use are in :mod:`desktop.core.library.
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf
 from desktop.core.library.disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
                                        delete_files, disk_use)
 from desktop.core.models.metadata import MetadataCache
+from desktop.core.models import names
 from desktop.core.library.folder import effective_models_dir, model_files
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
@@ -30,25 +30,19 @@ STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_NAME = "SmolLM2-135M-Instruct (Q4_1)"
 
 
-SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 _library_lock = threading.Lock()  # library.json is read-modified-written from several threads
 
 
 def split_parts(path: Path) -> tuple[Path, ...] | None:
     """All part paths of a split model when ``path`` is its first part (existing or not); None
-    when ``path`` is not a first part."""
-    match = SPLIT_NAME.match(path.name)
-    if match is None or int(match["index"]) != 1:
-        return None
-    count, width, suffix = int(match["count"]), len(match["index"]), path.name[-5:]  # ".gguf" as spelt
-    return tuple(path.with_name(f"{match['stem']}-{i:0{width}d}-of-{match['count']}{suffix}")
-                 for i in range(1, count + 1))
+    when ``path`` is not a first part (the rules of :mod:`desktop.core.models.names`)."""
+    part_names = names.split_part_names(path.name)
+    return None if part_names is None else tuple(path.with_name(name) for name in part_names)
 
 
 def is_later_part(path: Path) -> bool:
     """True for part 2, 3, ... of a split model (listed through its first part)."""
-    match = SPLIT_NAME.match(path.name)
-    return match is not None and int(match["index"]) != 1
+    return names.is_later_part(path.name)
 
 
 def bundled_models_dir() -> Path | None:

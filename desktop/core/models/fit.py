@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktop.core.models.gguf import GGUFInfo
+from desktop.core.system.hardware import cpu_info
+from desktop.core.text.units import format_size
 
 __all__ = ["FitEstimate", "estimate", "verdict", "choose_gpu_layers", "CACHE_BYTES", "RUNS_WELL", "TIGHT",
            "WILL_NOT_FIT", "OVERHEAD_FIXED", "OVERHEAD_PER_TOKEN"]
@@ -59,7 +61,6 @@ _SWA_PATTERNS: dict[str, tuple[int, bool]] = {
 _REPACK_X86 = {"Q4_0": ("avx2", 8), "Q4_K": ("avx2", 8), "IQ4_NL": ("avx2", 8), "MXFP4": ("avx2", 8),
                "Q2_K": ("avx512f", 8)}
 _REPACK_ARM = {"Q4_0": 4, "Q4_K": 8, "Q5_K": 8, "Q6_K": 8, "IQ4_NL": 4, "MXFP4": 4, "Q8_0": 4, "Q1_0": 4}
-_MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,14 @@ class FitEstimate:
 
     def describe(self) -> str:
         """One line for a person."""
-        text = (f"about {_size(self.total)} of memory (weights {_size(self.weights)}, context cache "
-                f"{_size(self.kv_cache)} for {self.n_ctx:,} tokens, work buffers {_size(self.compute)}, "
-                f"other {_size(self.overhead)})")
-        return text + (f" plus {_size(self.on_gpu)} on the GPU" if self.on_gpu else "")
+        text = (f"about {format_size(self.total)} of memory (weights {format_size(self.weights)}, context cache "
+                f"{format_size(self.kv_cache)} for {self.n_ctx:,} tokens, work buffers "
+                f"{format_size(self.compute)}, other {format_size(self.overhead)})")
+        return text + (f" plus {format_size(self.on_gpu)} on the GPU" if self.on_gpu else "")
 
     def to_dict(self) -> dict[str, int]:
         """Plain data for JSON."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def _size(n: float) -> str:
-    return f"{n / (1 << 30):.1f} GB" if n >= 1 << 30 else f"{n / _MIB:.0f} MB"
 
 
 MAX_SYNTHETIC_LAYERS = 4096  # a description without a tensor table (tests, Hub metadata)
@@ -158,6 +155,91 @@ def _repacked(tensor: Any, features: frozenset[str]) -> bool:
     return rule is not None and rule[0] in features and rows % rule[1] == 0
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """The model's dimensions as the estimate needs them, from the GGUF metadata alone."""
+
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_vocab: int
+    n_ff: int
+    head_k: int
+    head_v: int
+    head_k_swa: int
+    head_v_swa: int
+    kv_heads: list[int]
+    swa: list[bool]   # per layer: a sliding-window layer
+    n_swa: int        # the window (0: none)
+
+    @classmethod
+    def of(cls, info: GGUFInfo) -> _Shape:
+        """Read the dimensions of ``info``, with llama.cpp's defaults for the missing ones."""
+        n_layer = _block_count(info)
+        n_embd = info.embedding_length or 0
+        n_head = info.head_count or 0
+        head_k = info.key_length or (n_embd // n_head if n_head else 0)
+        head_v = info.value_length or head_k
+        swa, n_swa = _swa_layers(info, n_layer)
+        return cls(n_layer, n_embd, n_head,
+                   n_vocab=info.vocab_size or _arch_value(info, "vocab_size") or 0,
+                   n_ff=max(_per_layer(_arch_value(info, "feed_forward_length"), max(n_layer, 1), 0)),
+                   head_k=head_k, head_v=head_v,
+                   head_k_swa=_arch_value(info, "attention.key_length_swa") or head_k,
+                   head_v_swa=_arch_value(info, "attention.value_length_swa") or head_v,
+                   kv_heads=_per_layer(_arch_value(info, "attention.head_count_kv"), n_layer, n_head),
+                   swa=swa, n_swa=n_swa)
+
+
+def _kv_bytes(shape: _Shape, cells: int, swa_cells: int, kv_type: float, first_gpu: int) -> tuple[float, float]:
+    """The KV cache's bytes on the CPU and on the GPU (layers from ``first_gpu`` on are offloaded)."""
+    kv_cpu = kv_gpu = 0.0
+    for il in range(shape.n_layer):
+        k, v = (shape.head_k_swa, shape.head_v_swa) if shape.swa[il] else (shape.head_k, shape.head_v)
+        size = (k + v) * shape.kv_heads[il] * (swa_cells if shape.swa[il] else cells) * kv_type
+        if il >= first_gpu:
+            kv_gpu += size
+        else:
+            kv_cpu += size
+    return kv_cpu, kv_gpu
+
+
+def _weight_bytes(info: GGUFInfo, n_layer: int, first_gpu: int,
+                  repack_features: frozenset[str] | None) -> tuple[int, int]:
+    """The weights' bytes on the CPU and on the GPU. ``repack_features``: the CPU features when
+    weight repacking is on (the tensors it repacks count twice on the CPU), None when it is off."""
+    weights_cpu = weights_gpu = 0
+    for tensor in info.tensors:
+        if _layer_of(tensor.name, n_layer) >= first_gpu:
+            weights_gpu += tensor.nbytes
+        else:
+            weights_cpu += tensor.nbytes
+            if repack_features and _repacked(tensor, repack_features):
+                weights_cpu += tensor.nbytes  # the repacked copy, next to the mapped original
+    return weights_cpu, weights_gpu
+
+
+def _compute_bytes(shape: _Shape, kv_cells: int, rows: int, ubatch: int, flash_attn: bool,
+                   cache_type: str) -> tuple[float, float, float, float]:
+    """llama.cpp's compute buffer, phase by phase (the graph allocator reuses memory between them):
+    the part Cove touches (``graph``), that plus the CPU backend's work buffer (``touched``), what
+    llama.cpp reserves (``reserve``) and the output step of one row (``one_row_out``)."""
+    n_embd, n_head, n_vocab = shape.n_embd, shape.n_head, shape.n_vocab
+    wide = max(n_embd, n_head * max(shape.head_k, shape.head_v))
+    masks = 2 if shape.n_swa else 1
+    if flash_attn:
+        attention = masks * kv_cells * rows * 2 + 6 * wide * rows * 4
+        work = 0.0
+    else:
+        attention = (n_head + masks) * kv_cells * rows * 4 + 6 * wide * rows * 4
+        work = n_head * kv_cells * rows * (2.0 if cache_type in ("f16", "f32", "bf16") else 34 / 32)
+    feed_forward = (2 * shape.n_ff + 2 * n_embd) * rows * 4
+    one_row_out = 3 * n_embd * rows * 4 + n_vocab * 4
+    all_rows_out = 3 * n_embd * ubatch * 4 + n_vocab * ubatch * 4
+    graph = max(attention, feed_forward, one_row_out)
+    return graph, graph + work, max(attention, feed_forward, all_rows_out), one_row_out
+
+
 def estimate(info: GGUFInfo, n_ctx: int, n_gpu_layers: int = 0, cache_type: str = "f16", n_batch: int = 512, *,
              flash_attn: bool = False, repack: bool = False, cpu_features: frozenset[str] | None = None,
              swa_full: bool = True, n_used: int | None = None) -> FitEstimate:
@@ -167,73 +249,29 @@ def estimate(info: GGUFInfo, n_ctx: int, n_gpu_layers: int = 0, cache_type: str 
     features decide which tensors it copies; detected when not given); ``n_used``: estimate the
     compute part for a context holding only that many tokens instead of a full one.
     """
-    n_layer = _block_count(info)
-    n_embd = info.embedding_length or 0
-    n_head = info.head_count or 0
-    n_vocab = info.vocab_size or _arch_value(info, "vocab_size") or 0
-    n_ff = max(_per_layer(_arch_value(info, "feed_forward_length"), max(n_layer, 1), 0))
-    head_k = info.key_length or (n_embd // n_head if n_head else 0)
-    head_v = info.value_length or head_k
-    head_k_swa = _arch_value(info, "attention.key_length_swa") or head_k
-    head_v_swa = _arch_value(info, "attention.value_length_swa") or head_v
-    kv_heads = _per_layer(_arch_value(info, "attention.head_count_kv"), n_layer, n_head)
-    swa, n_swa = _swa_layers(info, n_layer)
+    shape = _Shape.of(info)
+    n_layer = shape.n_layer
     offload = n_layer + 1 if n_gpu_layers < 0 else min(n_gpu_layers, n_layer + 1)
     first_gpu = n_layer + 1 - offload  # layers (and the output layer, n_layer) from here on go to the GPU
 
     n_ctx_pad = _pad(max(n_ctx, 1), 256)
     ubatch = max(1, min(n_batch, MAX_UBATCH, n_ctx))
-    swa_cells = n_ctx_pad if swa_full else _pad(min(n_ctx_pad, n_swa + ubatch), 256)
-    kv_type = CACHE_BYTES.get(cache_type, 2.0)
-    kv_cpu = kv_gpu = 0.0
-    for il in range(n_layer):
-        k, v = (head_k_swa, head_v_swa) if swa[il] else (head_k, head_v)
-        size = (k + v) * kv_heads[il] * (swa_cells if swa[il] else n_ctx_pad) * kv_type
-        if il >= first_gpu:
-            kv_gpu += size
-        else:
-            kv_cpu += size
+    swa_cells = n_ctx_pad if swa_full else _pad(min(n_ctx_pad, shape.n_swa + ubatch), 256)
+    kv_cpu, kv_gpu = _kv_bytes(shape, n_ctx_pad, swa_cells, CACHE_BYTES.get(cache_type, 2.0), first_gpu)
+    features = (cpu_features if cpu_features is not None else cpu_info().features) if repack else None
+    weights_cpu, weights_gpu = _weight_bytes(info, n_layer, first_gpu, features)
 
-    features = cpu_features
-    if repack and features is None:
-        from desktop.core.system.hardware import cpu_info
-
-        features = cpu_info().features
-    weights_cpu = weights_gpu = 0
-    for tensor in info.tensors:
-        layer = _layer_of(tensor.name, n_layer)
-        if layer >= first_gpu:
-            weights_gpu += tensor.nbytes
-        else:
-            weights_cpu += tensor.nbytes
-            if repack and features and _repacked(tensor, features):
-                weights_cpu += tensor.nbytes  # the repacked copy, next to the mapped original
-
-    # The compute buffer, phase by phase (the graph allocator reuses memory between them).
     kv_cells = n_ctx_pad if n_used is None else min(n_ctx_pad, _pad(max(n_used, 1), 256))
     rows = ubatch if n_used is None else max(1, min(ubatch, n_used))
-    wide = max(n_embd, n_head * max(head_k, head_v))
-    masks = 2 if n_swa else 1
-    if flash_attn:
-        attention = masks * kv_cells * rows * 2 + 6 * wide * rows * 4
-        work = 0.0
-    else:
-        attention = (n_head + masks) * kv_cells * rows * 4 + 6 * wide * rows * 4
-        work = n_head * kv_cells * rows * (2.0 if cache_type in ("f16", "f32", "bf16") else 34 / 32)
-    feed_forward = (2 * n_ff + 2 * n_embd) * rows * 4
-    one_row_out = 3 * n_embd * rows * 4 + n_vocab * 4
-    all_rows_out = 3 * n_embd * ubatch * 4 + n_vocab * ubatch * 4
-    graph = max(attention, feed_forward, one_row_out)  # of llama.cpp's compute buffer, the part Cove touches
-    touched = graph + work
-    reserve = max(attention, feed_forward, all_rows_out)
-    scores = n_batch * n_vocab * 4  # llama-cpp-python's untouched scores array
+    graph, touched, reserve, one_row_out = _compute_bytes(shape, kv_cells, rows, ubatch, flash_attn, cache_type)
+    scores = n_batch * shape.n_vocab * 4  # llama-cpp-python's untouched scores array
 
     on_gpu = 0.0
     compute = touched
     if offload and (weights_gpu or kv_gpu):
         on_gpu = weights_gpu + kv_gpu + reserve  # device memory is allocated, touched or not
         compute = one_row_out if first_gpu == 0 else touched  # the CPU keeps inputs and copies only
-    overhead = OVERHEAD_FIXED + OVERHEAD_PER_TOKEN * n_vocab
+    overhead = OVERHEAD_FIXED + OVERHEAD_PER_TOKEN * shape.n_vocab
     total = weights_cpu + kv_cpu + compute + overhead
     return FitEstimate(int(weights_cpu + weights_gpu), int(kv_cpu + kv_gpu), int(compute), int(overhead),
                        int(total), int(on_gpu), int(max(0.0, reserve - graph) + scores), n_ctx)
@@ -256,12 +294,12 @@ def verdict(fit: FitEstimate, hardware: Any) -> tuple[str, str]:
     else:
         ratio = need_ram / available
         label = RUNS_WELL if ratio < 0.7 else TIGHT if ratio < 0.9 else WILL_NOT_FIT
-        levels.append((label, f"needs {fit.describe()}; {_size(available)} of memory is available"))
+        levels.append((label, f"needs {fit.describe()}; {format_size(available)} of memory is available"))
     if fit.on_gpu and not unified:
         free = int(hardware.gpu_free() or 0)
         ratio = fit.on_gpu / free if free else float("inf")
         label = RUNS_WELL if ratio < 0.9 else TIGHT if ratio < 1.0 else WILL_NOT_FIT
-        levels.append((label, f"needs {_size(fit.on_gpu)} on the GPU; {_size(free)} is free there"))
+        levels.append((label, f"needs {format_size(fit.on_gpu)} on the GPU; {format_size(free)} is free there"))
     order = {RUNS_WELL: 0, TIGHT: 1, WILL_NOT_FIT: 2}
     worst = max(levels, key=lambda item: order[item[0]])
     return worst[0], "; ".join(reason for label, reason in levels if label == worst[0])

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from desktop.core.text.units import format_size
+
 __all__ = ["GGUFError", "GGUFHeaderIncomplete", "ArraySummary", "TensorInfo", "GGUFInfo", "read_gguf",
            "read_gguf_header",
            "SUPPORTED_ARCHITECTURES", "GGML_TYPES", "VALUE_TYPE_NAMES"]
@@ -246,18 +248,6 @@ def _q(text: str, limit: int = 60) -> str:
     return f"'{shown}'" if shown.isprintable() else ascii(shown)
 
 
-def _human_size(n: int) -> str:
-    """1234567 -> '1.2 MB' (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n} byte{'' if n == 1 else 's'}"
-    size, unit = float(n), "B"
-    for unit in ("KB", "MB", "GB", "TB", "PB"):
-        size /= 1000
-        if size < 1000:
-            break
-    return f"{size:.0f} {unit}" if size >= 10 else f"{size:.1f} {unit}"
-
-
 class _Reader:
     """Forward cursor over the file through a bounded read window.
 
@@ -361,7 +351,7 @@ def _read_array(r: _Reader, key: str) -> Any:
     remain = r.end - r.pos
     if count > MAX_ARRAY_ELEMENTS or count * size > remain:
         raise GGUFError(f"{r.name} is truncated or corrupt: {label} declares {count:,} elements, which need at "
-                        f"least {_human_size(count * size)}, but only {_human_size(remain)} remain before the file ends")
+                        f"least {format_size(count * size)}, but only {format_size(remain)} remain before the file ends")
     if etype == _STRING:
         if count <= MAX_STORED_ARRAY:
             return [r.text(MAX_STRING_BYTES, f"element {i} of {label}") for i in range(count)]
@@ -475,7 +465,7 @@ def _check_layout(r: _Reader, tensors: list[TensorInfo], data_offset: int, align
     if beyond is not None:
         needed = data_offset + tensors[-1].offset + tensors[-1].nbytes
         raise GGUFError(f"{r.name} is truncated: it is {r.end:,} bytes long but should be {needed:,} "
-                        f"({_human_size(needed)}); the data of tensor {_q(beyond.name)} onwards is missing "
+                        f"({format_size(needed)}); the data of tensor {_q(beyond.name)} onwards is missing "
                         "(was the download interrupted?)")
 
 
@@ -495,10 +485,10 @@ def _parse(r: _Reader, later_part_ok: bool = False) -> tuple[int, int, int, dict
         raise r.fail(f"GGUF version {version} is not supported (Cove reads versions 2 and 3)")
     remain = r.end - r.pos
     if kv_count * _MIN_KV_BYTES > remain:
-        raise r.fail(f"metadata count {kv_count:,} is impossible for a file of {_human_size(r.end)} "
+        raise r.fail(f"metadata count {kv_count:,} is impossible for a file of {format_size(r.end)} "
                      "(the file is corrupt or truncated)")
     if tensor_count * _MIN_TENSOR_BYTES > remain - kv_count * _MIN_KV_BYTES:
-        raise r.fail(f"tensor count {tensor_count:,} is impossible for a file of {_human_size(r.end)} "
+        raise r.fail(f"tensor count {tensor_count:,} is impossible for a file of {format_size(r.end)} "
                      "(the file is corrupt or truncated)")
     metadata, types = _read_metadata(r, kv_count)
     alignment = _check_alignment(r, metadata, types)

@@ -6,14 +6,15 @@ each header once.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.models.gguf import GGUFError, read_gguf
+from desktop.core.system.atomic import read_json, write_json_atomic
 
 CACHE_VERSION = 1
 
@@ -37,7 +38,7 @@ class ModelMetadata:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelMetadata | None":
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata | None:
         """From the cache file; None when the record does not have the expected shape."""
         try:
             values = {f.name: data[f.name] for f in fields(cls)}
@@ -47,18 +48,6 @@ class ModelMetadata:
         if any(type(values[name]) is not type(getattr(defaults, name)) for name in values):
             return None
         return cls(**values)
-
-
-def format_size(n: int) -> str:
-    """Bytes as a person reads them: '812 MB', '4.1 GB' (decimal units, as file managers show)."""
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            break
-        size /= 1000
-    if unit == "bytes":
-        return f"{n} bytes"
-    return f"{size:.1f} {unit}" if size < 10 else f"{size:.0f} {unit}"
 
 
 def format_parameters(n: int) -> str:
@@ -156,7 +145,5 @@ class MetadataCache:
             data = {"version": CACHE_VERSION, "models": dict(self._records)}
             self._dirty = False
             self._used.clear()
-        try:
+        with contextlib.suppress(OSError):  # a cache: losing it costs a re-read, nothing else
             write_json_atomic(self._file, data)
-        except OSError:
-            pass  # a cache: losing it costs a re-read, nothing else

@@ -1,7 +1,8 @@
 """What a file name in a Hub repository says: is it safe to write, which quantization, which split.
 
 Nothing here touches the network or the disk: these are rules over names, shared by the Hub
-client (which refuses hostile names in a listing), the download code and the download pane.
+client (which refuses hostile names in a listing), the download code, the download pane and the
+local library (which lists a split model through its first part).
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from desktop.core.hub.client import RemoteFile
-
-__all__ = ["safe_relative_path", "quantization", "split_group", "is_projector", "ModelChoice", "group_files",
-           "MAX_NAME_BYTES"]
+__all__ = ["safe_relative_path", "quantization", "split_group", "split_part_names", "is_later_part",
+           "is_projector", "NamedFile", "ModelChoice", "group_files", "MAX_NAME_BYTES"]
 
 MAX_NAME_BYTES = 1024  # longer than any real Hub path; refuses pathological names
 _FORBIDDEN = set('<>:"|?*\\')  # characters Windows cannot store in a name (and the backslash)
@@ -47,7 +45,8 @@ def safe_relative_path(name: str) -> PurePosixPath:
         raise ValueError(f"the file name {shown} contains {' '.join(bad)}, which is not allowed in a file name")
     for part in name.split("/"):
         if part in ("", ".", ".."):
-            raise ValueError(f"the file name {shown} has an empty, '.' or '..' part, which could leave the models folder")
+            raise ValueError(f"the file name {shown} has an empty, '.' or '..' part, which could leave the models "
+                             "folder")
         if part.endswith((".", " ")) or part.startswith(" "):
             raise ValueError(f"the file name {shown} has a part that begins with a space or ends with a dot or space")
         if _WINDOWS_DEVICES.match(part):
@@ -81,13 +80,42 @@ def split_group(filename: str) -> tuple[str, int, int] | None:
     return match["stem"], index, count
 
 
+def split_part_names(filename: str) -> tuple[str, ...] | None:
+    """Every part's name, in order, when ``filename`` is the first part of a split model
+    (``x-00001-of-00003.gguf`` -> the three names, the extension spelt as given); None otherwise."""
+    split = split_group(filename)
+    if split is None or split[1] != 1:
+        return None
+    stem, _, count = split
+    return tuple(f"{stem}-{i:05d}-of-{count:05d}{filename[-5:]}" for i in range(1, count + 1))
+
+
+def is_later_part(filename: str) -> bool:
+    """True for part 2, 3, ... of a split model (a model is listed through its first part)."""
+    split = split_group(filename)
+    return split is not None and split[1] != 1
+
+
 def is_projector(filename: str) -> bool:
     """True for a vision projector (``mmproj-*.gguf``): not a model to chat with on its own."""
     return "mmproj" in PurePosixPath(filename).name.lower()
 
 
+class NamedFile(Protocol):
+    """A file of a listing, as these rules need it (``desktop.core.hub.client.RemoteFile`` is one)."""
+
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+F = TypeVar("F", bound=NamedFile)
+
+
 @dataclass(frozen=True)
-class ModelChoice:
+class ModelChoice(Generic[F]):
     """One downloadable model: a single GGUF file, or all parts of a split one (in order).
 
     ``name`` is the file to load (the first part for a split model); ``size`` the bytes of all parts.
@@ -95,7 +123,7 @@ class ModelChoice:
 
     name: str
     quant: str
-    parts: tuple[RemoteFile, ...]
+    parts: tuple[F, ...]
     size: int
     expected_parts: int = 1
 
@@ -109,11 +137,11 @@ class ModelChoice:
         return len(self.parts) == self.expected_parts
 
 
-def group_files(files: Iterable[RemoteFile]) -> list[ModelChoice]:
+def group_files(files: Iterable[F]) -> list[ModelChoice[F]]:
     """The models among a repository's GGUF files, smallest first: split parts grouped as one model,
     vision projectors left out."""
-    singles: list[ModelChoice] = []
-    groups: dict[tuple[str, int], dict[int, RemoteFile]] = {}
+    singles: list[ModelChoice[F]] = []
+    groups: dict[tuple[str, int], dict[int, F]] = {}
     for file in files:
         if is_projector(file.filename):
             continue

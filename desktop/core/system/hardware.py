@@ -2,7 +2,7 @@
 
 Pure Python (no ``llama_cpp`` import, no Qt): the CPU and memory come from the operating system
 (``/proc`` on Linux, ``sysctl`` and ``vm_stat`` on macOS, the Win32 API on Windows, best effort);
-the backend part is filled from the plain dict :func:`desktop.core.engine.runtime.backend_report` returns,
+the backend part is filled from the plain dict :func:`desktop.core.engine.backends.backend_report` returns,
 so this module can run where llama.cpp cannot (tests, the fit estimate before any load).
 
 ``detect(backend)`` gives a :class:`HardwareInfo` whose :meth:`HardwareInfo.summary` lines are what
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop.core.text.units import format_size
+
 __all__ = ["Backend", "CPUInfo", "Device", "HardwareInfo", "MemoryInfo", "available_ram", "build_kind",
            "cpu_info", "detect", "memory_info", "FEATURES_OF_INTEREST"]
 
@@ -34,7 +36,6 @@ _SYSTEM_INFO_FEATURES: dict[str, str] = {
     "AVX512_VNNI": "avx512_vnni", "AVX512_BF16": "avx512_bf16", "AVX512_VBMI": "avx512vbmi",
     "AMX_INT8": "amx_int8", "NEON": "neon", "DOTPROD": "dotprod", "MATMUL_INT8": "i8mm", "SVE": "sve"}
 _ARM_ALIASES = {"asimd": "neon", "asimddp": "dotprod"}
-_GIB = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Device:
 
 @dataclass(frozen=True)
 class Backend:
-    """What the installed llama.cpp was built with and sees, from :func:`runtime.backend_report`."""
+    """What the installed llama.cpp was built with and sees, from :func:`backends.backend_report`."""
 
     name: str                     # CPU, CUDA, Metal, Vulkan, ...
     devices: tuple[Device, ...]
@@ -86,7 +87,7 @@ class Backend:
 
     @classmethod
     def from_report(cls, report: dict[str, Any], cpu: CPUInfo | None = None) -> "Backend":
-        """Build from the dict :func:`desktop.core.engine.runtime.backend_report` returns."""
+        """Build from the dict :func:`desktop.core.engine.backends.backend_report` returns."""
         devices = tuple(Device(str(d.get("name", "")), str(d.get("description", "")), str(d.get("type", "")),
                                str(d.get("backend", "")), int(d.get("free", 0)), int(d.get("total", 0)))
                         for d in report.get("devices", []))
@@ -155,15 +156,15 @@ class HardwareInfo:
         lines = [f"CPU: {c.model} ({c.arch}), {c.physical} cores / {c.logical} threads"
                  + (f", {c.usable} usable here" if c.usable != c.logical else ""),
                  "CPU features: " + (" ".join(shown) or "none of interest detected"),
-                 f"Memory: {m.total / _GIB:.1f} GiB total, "
-                 + (f"{m.available / _GIB:.1f} GiB available" if m.available else "available unknown")]
+                 f"Memory: {format_size(m.total)} total, "
+                 + (f"{format_size(m.available)} available" if m.available else "available unknown")]
         b = self.backend
         if b is None:
             return lines
         lines.append(f"llama.cpp backend: {b.name}" + (f" (llama-cpp-python {b.version})" if b.version else ""))
         lines.append(f"llama.cpp build: {b.build}: {b.build_note}")
         for d in b.devices:
-            memory = f", {d.free / _GIB:.1f} of {d.total / _GIB:.1f} GiB free" if d.total and d.kind != "cpu" else ""
+            memory = f", {format_size(d.free)} of {format_size(d.total)} free" if d.total and d.kind != "cpu" else ""
             lines.append(f"  device {d.name} [{d.kind}, {d.backend}]: {d.description}{memory}")
         lines.append("GPU offload: " + ("possible" if b.gpu_offload else
                                         "not possible (this llama.cpp was built for the CPU only)"))
@@ -338,6 +339,6 @@ def available_ram() -> int:
 
 
 def detect(backend: dict[str, Any] | None = None) -> HardwareInfo:
-    """Everything known about this machine; ``backend`` is :func:`runtime.backend_report`'s dict."""
+    """Everything known about this machine; ``backend`` is :func:`backends.backend_report`'s dict."""
     cpu = cpu_info()
     return HardwareInfo(cpu, memory_info(), Backend.from_report(backend, cpu) if backend is not None else None)

@@ -23,6 +23,7 @@ class AppPaths:
     data_dir: Path
     config_dir: Path
     models_dir: Path
+    log_dir: Path
 
     @property
     def database(self) -> Path:
@@ -58,9 +59,9 @@ class AppPaths:
         """Where a conversation's KV cache is kept between sessions (a cache: safe to delete)."""
         return self.data_dir / "kv" / f"conversation-{conversation_id}.state"
 
-    def ensure(self) -> "AppPaths":
+    def ensure(self) -> AppPaths:
         """Create the folders (not the files); returns self."""
-        for folder in (self.data_dir, self.config_dir, self.models_dir):
+        for folder in (self.data_dir, self.config_dir, self.models_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -70,7 +71,8 @@ def app_paths(basedir: str | os.PathLike[str] | None = None) -> AppPaths:
     base = basedir if basedir is not None else os.environ.get(BASEDIR_ENV)
     if base:
         root = Path(base).expanduser().resolve()
-        return AppPaths(root / "data", root / "config", root / "data" / "models")
+        return AppPaths(root / "data", root / "config", root / "data" / "models", root / "logs")
     data = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     config = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-    return AppPaths(data, config, data / "models")
+    logs = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    return AppPaths(data, config, data / "models", logs)

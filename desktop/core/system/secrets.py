@@ -7,6 +7,7 @@ lives in memory for this session only and :attr:`SecretStore.status` says so.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ SERVICE = "Cove"
 HF_TOKEN = "huggingface-token"  # the name the Hugging Face token is kept under
 TIMEOUT_S = 3.0
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class SecretStore:
@@ -27,11 +29,6 @@ class SecretStore:
         self._keyring_ok: bool | None = None
         self.status = "not checked yet"
 
-    @property
-    def persistent(self) -> bool:
-        """True when secrets are kept in the system keyring (False: memory only)."""
-        return bool(self._keyring_ok)
-
     def _call(self, fn: Callable[..., T], *args: Any, harmless: tuple[str, ...] = ()) -> tuple[bool, T | None]:
         """Run a keyring call with a timeout; (ok, result). Exceptions never carry the secret out;
         errors named in ``harmless`` count as success."""
@@ -40,7 +37,7 @@ class SecretStore:
         def run() -> None:
             try:
                 box["result"] = fn(*args)
-            except Exception as exc:  # keyring backends raise anything
+            except Exception as exc:  # noqa: BLE001 - keyring backends raise anything
                 if type(exc).__name__ in harmless:
                     box["result"] = None
                 else:
@@ -60,6 +57,7 @@ class SecretStore:
         return True, box.get("result")
 
     def _fallback(self, reason: str) -> None:
+        logger.warning("secrets in memory only: %s", reason)  # the reason names the error's type, never the secret
         self._keyring_ok = False
         self.status = f"kept in memory for this session only: {reason}"
 
@@ -69,14 +67,14 @@ class SecretStore:
             return self._memory[name]
         if self._keyring_ok is False:
             return None
-        import keyring
+        import keyring  # here, not at the top: importing keyring's backends costs start-up time
 
         ok, value = self._call(keyring.get_password, self.service, name)
         return value if ok and isinstance(value, str) else None
 
     def set(self, name: str, value: str) -> bool:
         """Keep a secret; True when it went into the keyring, False when memory only."""
-        import keyring
+        import keyring  # here, not at the top: importing keyring's backends costs start-up time
 
         self._memory[name] = value
         if self._keyring_ok is False:
@@ -88,7 +86,7 @@ class SecretStore:
 
     def delete(self, name: str) -> None:
         """Forget a secret everywhere Cove keeps it."""
-        import keyring
+        import keyring  # here, not at the top: importing keyring's backends costs start-up time
 
         self._memory.pop(name, None)
         if self._keyring_ok is not False:

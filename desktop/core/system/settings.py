@@ -34,13 +34,16 @@ class GenerationSettings:
     system_prompt: str = ""
     n_ctx: int = 0
     n_threads: int = 0
+    think: str = "auto"             # thinking models: "auto" (the model's default), "on" or "off"
+    reasoning_effort: str = ""      # "low", "medium" or "high" for models with effort levels
+    thinking_budget: int = 0        # most thinking tokens before Cove closes the block (0: no limit)
 
     def effective_threads(self) -> int:
         """The thread count to use: the setting, or the machine default."""
         return self.n_threads if self.n_threads > 0 else default_threads()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GenerationSettings":
+    def from_dict(cls, data: dict[str, Any]) -> GenerationSettings:
         """Build from a dict, ignoring unknown keys and keeping defaults for bad values."""
         result = cls()
         for f in dataclasses.fields(cls):
@@ -65,7 +68,7 @@ class AccelerationSettings:
     kv_cache_type: str = "f16"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AccelerationSettings":
+    def from_dict(cls, data: dict[str, Any]) -> AccelerationSettings:
         """Build from a dict, keeping defaults for missing or bad values."""
         result = cls()
         if isinstance(data.get("gpu_layers"), int) and not isinstance(data.get("gpu_layers"), bool):
@@ -90,6 +93,7 @@ class Settings:
     last_conversation_id: int = 0
     window_geometry: str = ""
     splitter_state: str = ""
+    debug_log: bool = False  # message text and prompts go into the log only when this is on
 
     def load_options(self, model_path: str) -> dict[str, Any]:
         """What the generation thread needs to load ``model_path`` as the person configured it."""
@@ -105,7 +109,7 @@ class Settings:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Settings":
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
         """Read a stored dict; unknown keys are ignored, wrong types fall back to defaults."""
         result = cls()
         if not isinstance(data, dict):
@@ -121,6 +125,8 @@ class Settings:
                 setattr(result, name, data[name])
         if isinstance(data.get("last_conversation_id"), int):
             result.last_conversation_id = data["last_conversation_id"]
+        if isinstance(data.get("debug_log"), bool):
+            result.debug_log = data["debug_log"]
         return result
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
-from shiboken6 import isValid
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from shiboken6 import isValid
 
+from desktop.core.conversations.records import STREAMING, Message
 from desktop.core.text.markdown import MarkdownRenderer
-from desktop.core.conversations.store import STREAMING, Message
 from desktop.ui.chat.message_widget import MessageWidget
 
 WINDOW = 10  # messages built as widgets when a conversation opens (about a screenful)
@@ -155,6 +155,8 @@ class ChatView(QScrollArea):
         """Append one message at the bottom (the view jumps to the end of the conversation)."""
         if self._hi < len(self._messages):
             self.set_messages(self._messages, self._streaming_id)
+        if message.status == STREAMING:  # an answer starting now, not one a crash left unfinished
+            self._streaming_id = message.id
         self._messages.append(message)
         self._hi = len(self._messages)
         widget = self._build(message, len(self._order))
@@ -163,17 +165,18 @@ class ChatView(QScrollArea):
         return widget
 
     def update_text(self, message_id: int, text: str) -> None:
-        """Show more of the message that is growing (only its last block is rendered again)."""
+        """Show more of the message that is growing (only its last block is rendered again). The
+        last update carries the whole answer; its blocks stay as streamed, since rendering a long
+        answer again as one document would stall the GUI (65 ms at 13,000 characters)."""
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.stream_text(text)
 
-    def finish_text(self, message_id: int, text: str) -> None:
-        """The answer is complete. Its blocks stay as streamed: rendering a long answer again as
-        one document would stall the GUI (65 ms at 13,000 characters); Copy takes it whole."""
+    def update_reasoning(self, message_id: int, text: str, seconds: float, thinking: bool) -> None:
+        """Show more of a thinking model's reasoning (folded away once the answer starts)."""
         widget = self._widgets.get(message_id)
         if widget is not None:
-            widget.stream_text(text)
+            widget.show_reasoning(text, seconds, thinking)
 
     def apply_versions(self, versions: dict[int, list[int]]) -> None:
         """Show ``‹ n/m ›`` on messages that have several versions."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl, Qt, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout,
-                               QWidget)
+import contextlib
+from html import escape
 
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget
+
+from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED, STREAMING, Message
+from desktop.ui.chat.thinking_block import ThinkingBlock
 from desktop.core.text.markdown import MarkdownRenderer, split_blocks
-from desktop.core.conversations.store import COMPLETE, FAILED, STOPPED, STREAMING, Message
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -31,7 +34,7 @@ class AutoHeightBrowser(QTextBrowser):
     def _fit(self, *_args: object) -> None:
         self.setFixedHeight(int(self.document().size().height()) + 4)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+    def resizeEvent(self, event) -> None:  # noqa: ANN001 - Qt override
         super().resizeEvent(event)
         self.document().setTextWidth(self.viewport().width())
         self._fit()
@@ -69,7 +72,7 @@ class MessageWidget(QFrame):
         self._layout = layout
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
-        self.copy_button.setToolTip("Copy the whole message as Markdown")
+        self.copy_button.setToolTip("Copy the message as Markdown (an answer without its thinking)")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy_message)
         self.previous_version = QToolButton()
@@ -98,10 +101,13 @@ class MessageWidget(QFrame):
             header_row.addWidget(widget)
         self.set_versions(0, 1)
         layout.addLayout(header_row)
+        self.thinking = ThinkingBlock(self)
+        layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         layout.addWidget(self.state)
-        self.set_status(message.status)
+        self.thinking.show_reasoning(message.reasoning, message.thinking_s, False)
         self.set_text(message.content)
+        self.set_status(message.status)
 
     @property
     def text(self) -> str:
@@ -119,8 +125,6 @@ class MessageWidget(QFrame):
         self._text = text
         self._drop_stream_views()
         if self.message.role == "user":
-            from html import escape
-
             self.body.setHtml("<p style='white-space: pre-wrap;'>" + escape(text) + "</p>")
             self._code_blocks = []
             return
@@ -168,13 +172,20 @@ class MessageWidget(QFrame):
         self._renderer = renderer
         self.set_text(self._text)
 
+    def show_reasoning(self, text: str, seconds: float, thinking: bool) -> None:
+        """Show a thinking model's reasoning above the answer (live while ``thinking``)."""
+        self.thinking.show_reasoning(text, seconds, thinking)
+
     def set_status(self, status: str, detail: str = "") -> None:
-        """Show the answer's state under it (nothing for a complete message)."""
+        """Show the answer's state under it (nothing for a complete message). An answer that is
+        all thinking says so."""
+        only_thinking = bool(self.thinking.reasoning.strip()) and not self._text.strip()
         labels = {
-            STREAMING: "Writing…",
-            STOPPED: "Stopped — the answer is incomplete",
+            STREAMING: "Thinking…" if only_thinking else "Writing…",
+            STOPPED: "Stopped while thinking — there is no answer yet" if only_thinking
+            else "Stopped — the answer is incomplete",
             FAILED: "Failed" + (f": {detail}" if detail else ""),
-            COMPLETE: detail,
+            COMPLETE: "The model only thought and gave no answer" if only_thinking else detail,
         }
         self.status = status
         self.state.setText(labels.get(status, status))
@@ -212,9 +223,7 @@ class MessageWidget(QFrame):
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == "copy":
-            try:
+            with contextlib.suppress(ValueError):  # a malformed copy: link copies nothing
                 self.copy_code(int(url.path() or url.toString().split(":", 1)[1]))
-            except ValueError:
-                pass
         elif url.scheme() in ("http", "https"):
             QDesktopServices.openUrl(url)  # the person clicked a link: their choice to go online

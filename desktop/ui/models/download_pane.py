@@ -10,14 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from desktop.core.text.units import format_size
 from desktop.services.download_service import DownloadService
 from desktop.services.hub_service import FileVerdict, HubService
 from desktop.services.secrets_service import SecretsService
-from desktop.ui.models.downloads_list import DownloadsList, human_size
+from desktop.ui.models.downloads_list import DownloadsList
 
 SORTS = (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Recently updated", "recent"))
 OFFLINE_TEXT = ("You are offline: Cove cannot reach the Hugging Face Hub. Your models and conversations "
@@ -57,7 +73,19 @@ class DownloadPane(QWidget):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("QLabel { background: #fff4e5; color: #5f3b00; padding: 8px; border-radius: 4px; }")
         self.notice.hide()
+        browse = QSplitter()
+        browse.addWidget(self._build_results())
+        browse.addWidget(self._build_files())
+        browse.setStretchFactor(1, 2)
+        browse.setSizes([320, 640])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.notice)
+        layout.addLayout(self._build_search_row())
+        layout.addWidget(browse, 3)
+        layout.addWidget(self._build_queue(), 1)
 
+    def _build_search_row(self) -> QHBoxLayout:
+        """The search box, the sort order and the search button."""
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search the Hugging Face Hub for GGUF models (e.g. qwen, llama, phi)")
         self.search_box.setClearButtonEnabled(True)
@@ -69,7 +97,10 @@ class DownloadPane(QWidget):
         search_row.addWidget(self.search_box, 1)
         search_row.addWidget(self.sort_box)
         search_row.addWidget(self.search_button)
+        return search_row
 
+    def _build_results(self) -> QWidget:
+        """The left side: the recommended models or the search results, with paging."""
         self.results_title = QLabel()
         self.results_title.setStyleSheet("font-weight: 600;")
         self.results = QListWidget()
@@ -90,7 +121,10 @@ class DownloadPane(QWidget):
         more_row.addStretch(1)
         more_row.addWidget(self.more_button)
         left_layout.addLayout(more_row)
+        return left
 
+    def _build_files(self) -> QWidget:
+        """The right side: the chosen repository, its files with their fit verdicts, the token box."""
         self.repo_title = QLabel("Choose a model on the left to see its files.")
         self.repo_title.setWordWrap(True)
         self.repo_title.setTextFormat(Qt.TextFormat.RichText)
@@ -104,7 +138,16 @@ class DownloadPane(QWidget):
         self.files.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.files.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.files.setWordWrap(True)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.repo_title)
+        right_layout.addWidget(self.files, 1)
+        right_layout.addWidget(self._build_token_box())
+        return right
 
+    def _build_token_box(self) -> QGroupBox:
+        """Where the person gives a Hugging Face token (hidden until one is needed)."""
         self.token_box = QGroupBox("A Hugging Face token is needed")
         self.token_text = QLabel()
         self.token_text.setWordWrap(True)
@@ -122,20 +165,10 @@ class DownloadPane(QWidget):
         token_layout.addLayout(token_row)
         token_layout.addWidget(self.token_status)
         self.token_box.hide()
+        return self.token_box
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.repo_title)
-        right_layout.addWidget(self.files, 1)
-        right_layout.addWidget(self.token_box)
-
-        browse = QSplitter()
-        browse.addWidget(left)
-        browse.addWidget(right)
-        browse.setStretchFactor(1, 2)
-        browse.setSizes([320, 640])
-
+    def _build_queue(self) -> QGroupBox:
+        """The download queue, scrolling."""
         self.queue_view = DownloadsList()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -144,12 +177,7 @@ class DownloadPane(QWidget):
         queue_box = QGroupBox("Downloads")
         queue_layout = QVBoxLayout(queue_box)
         queue_layout.addWidget(scroll)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.notice)
-        layout.addLayout(search_row)
-        layout.addWidget(browse, 3)
-        layout.addWidget(queue_box, 1)
+        return queue_box
 
     def _connect(self) -> None:
         self.search_box.returnPressed.connect(self.search)
@@ -182,7 +210,7 @@ class DownloadPane(QWidget):
         self.results_title.setText("Recommended for laptops")
         for entry in self.catalog:
             text = (f"{entry.repo_id}\n{entry.description}\n"
-                    f"{human_size(entry.size)} · {entry.license} · {entry.params}")
+                    f"{format_size(entry.size)} · {entry.license} · {entry.params}")
             item = QListWidgetItem(text)
             item.setData(REPO_ROLE, entry.repo_id)
             item.setToolTip(f"Recommended file: {entry.file}")
@@ -263,7 +291,7 @@ class DownloadPane(QWidget):
             star = " ★ recommended" if choice.name in recommended else ""
             self.files.setItem(row, 0, QTableWidgetItem(choice.name + parts + star))
             self.files.setItem(row, 1, QTableWidgetItem(choice.quant or "?"))
-            self.files.setItem(row, 2, QTableWidgetItem(human_size(choice.size)))
+            self.files.setItem(row, 2, QTableWidgetItem(format_size(choice.size)))
             self.files.setItem(row, 3, QTableWidgetItem("checking…"))
             button = QPushButton("Download")
             button.clicked.connect(lambda _checked=False, c=choice: self.download(c))
@@ -344,7 +372,5 @@ class DownloadPane(QWidget):
             self._retry()
 
 
-def _colour(label: str) -> Any:
-    from PySide6.QtGui import QColor
-
+def _colour(label: str) -> QColor:
     return QColor(VERDICT_COLOURS.get(label, "#444444"))

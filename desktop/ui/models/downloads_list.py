@@ -3,38 +3,29 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from desktop.core.downloads.progress import format_eta
-from desktop.core.downloads.queue import (CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED,
-                                         QueueItem)
-
-
-def human_size(n: float) -> str:
-    """Bytes as a short readable size."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+from desktop.core.downloads.queue import CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED, QueueItem
+from desktop.core.text.units import format_duration, format_size
 
 
 def describe(item: QueueItem) -> str:
     """The status text of one row."""
-    size = f"{human_size(item.done)} of {human_size(item.total)}"
+    size = f"{format_size(item.done)} of {format_size(item.total)}"
     if item.state == DOWNLOADING:
         if item.phase == "verifying":
             return f"Verifying the download (sha256)… {size}"
         if item.phase == "checking":
             return f"Connecting… {size}"
-        eta = format_eta(item.eta_s)
-        return f"{size} · {human_size(item.bytes_per_s)}/s · {eta} left" if eta else f"{size} · {human_size(item.bytes_per_s)}/s"
+        speed = f"{size} · {format_size(item.bytes_per_s)}/s"
+        eta = format_duration(item.eta_s)
+        return f"{speed} · {eta} left" if eta else speed
     if item.state == QUEUED:
         return f"Waiting in the queue · {size}"
     if item.state == PAUSED:
         return f"Paused · {size} kept, Resume continues from there"
     if item.state == DONE:
-        return f"Downloaded and verified · {human_size(item.total)} · in your library"
+        return f"Downloaded and verified · {format_size(item.total)} · in your library"
     if item.state == CANCELLED:
         return "Cancelled; the partial file was deleted"
     return f"Failed: {item.error}"

@@ -7,12 +7,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
-                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from desktop.core.library.model_library import SOURCE_LABELS
 from desktop.core.library.disk import DELETE, REFUSE, LibraryItem, LibrarySnapshot
-from desktop.core.models.metadata import format_parameters, format_size
+from desktop.core.library.entries import SOURCE_LABELS
+from desktop.core.models.metadata import format_parameters
+from desktop.core.text.units import format_size
 from desktop.services.library_service import LibraryService
 
 COLUMNS = ["Name", "Source", "Architecture", "Parameters", "Quantization", "Trained context", "Size",
@@ -66,7 +79,15 @@ class LibraryPane(QWidget):
         self.move_box: QMessageBox | None = None
         self.current_model = ""  # the loaded model's path, marked in the list
         self._listed_once = False
+        self._build_widgets()
+        self._build_layout()
+        self._connect(service)
+        self._set_busy(bool(service.task))
+        self.folder_label.setText(str(service.models_dir))
+        if service.snapshot is not None:
+            self.show_snapshot(service.snapshot)
 
+    def _build_widgets(self) -> None:
         self.folder_label = QLabel()
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.change_folder_button = QPushButton("Change folder…")
@@ -92,6 +113,7 @@ class LibraryPane(QWidget):
         self.message.setWordWrap(True)
         self.disk_label = QLabel("Reading the library…")
 
+    def _build_layout(self) -> None:
         top = QHBoxLayout()
         top.addWidget(QLabel("Models folder:"))
         top.addWidget(self.folder_label, 1)
@@ -113,6 +135,7 @@ class LibraryPane(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.disk_label)
 
+    def _connect(self, service: LibraryService) -> None:
         self.use_button.clicked.connect(self.use_selected)
         self.table.itemDoubleClicked.connect(lambda _item: self.use_selected())
         self.table.itemSelectionChanged.connect(self._update_buttons)
@@ -127,12 +150,8 @@ class LibraryPane(QWidget):
         service.progress.connect(self._on_progress)
         service.done.connect(self._on_finished)
         service.failed.connect(self._on_failed)
-        self._set_busy(bool(service.task))
-        self.folder_label.setText(str(service.models_dir))
-        if service.snapshot is not None:
-            self.show_snapshot(service.snapshot)
 
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+    def showEvent(self, event) -> None:  # noqa: ANN001 - Qt override
         """List the library the first time the pane is shown."""
         super().showEvent(event)
         if not self._listed_once:

@@ -1,28 +1,39 @@
-"""Privacy settings: every network attempt of this session, and the Hugging Face token."""
+"""Privacy settings: every network attempt of this session, the Hugging Face token, and whether
+message text may go into the log."""
 
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from desktop.core.system import logs
 from desktop.core.system.network_guard import NetworkEvent, NetworkLog
+from desktop.core.system.settings import Settings
 from desktop.services.secrets_service import SecretsService
 
 INTRO = ("Cove never sends what you type anywhere. It uses the network only when you search for or "
          "download models, and it refuses every other connection. Each attempt of this session is listed here.")
+DEBUG_LOG_LABEL = "Include message text in the log (for debugging)"
+DEBUG_LOG_TIP = ("Cove's log records what it does and what fails, never what you write or what the model answers. "
+                 "Turn this on only to show a problem to someone; turn it off again afterwards.")
 
 
 class PrivacyPanel(QWidget):
-    """Network activity and token. Signals: _event_arrived(object) (internal, any thread -> GUI)."""
+    """Network activity, token and log content. Signals: _event_arrived(object) (internal, any thread -> GUI).
+
+    ``settings``: where the debug-log switch is kept (saved with the other settings at shutdown);
+    without it the switch is hidden."""
 
     _event_arrived = Signal(object)
 
-    def __init__(self, network: NetworkLog, secrets: SecretsService, parent: QWidget | None = None) -> None:
+    def __init__(self, network: NetworkLog, secrets: SecretsService, settings: Settings | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._secrets = secrets
+        self._settings = settings
         intro = QLabel(INTRO)
         intro.setWordWrap(True)
         self.table = QTableWidget(0, 6)
@@ -55,9 +66,15 @@ class PrivacyPanel(QWidget):
         activity_layout.addWidget(intro)
         activity_layout.addWidget(self.empty)
         activity_layout.addWidget(self.table, 1)
+        self.debug_log = QCheckBox(DEBUG_LOG_LABEL)
+        self.debug_log.setToolTip(DEBUG_LOG_TIP)
+        self.debug_log.setChecked(bool(settings and settings.debug_log))
+        self.debug_log.setVisible(settings is not None)
+        self.debug_log.toggled.connect(self._set_debug_log)
         layout = QVBoxLayout(self)
         layout.addWidget(activity, 1)
         layout.addWidget(token_box)
+        layout.addWidget(self.debug_log)
 
         for event in network.events():
             self._add_row(event)
@@ -91,6 +108,12 @@ class PrivacyPanel(QWidget):
     def _save(self) -> None:
         self._secrets.save_token(self.token_field.text())
         self.token_field.clear()
+
+    @Slot(bool)
+    def _set_debug_log(self, on: bool) -> None:
+        if self._settings is not None:
+            self._settings.debug_log = on
+        logs.set_debug(on)
 
     @Slot(bool, str)
     def _on_status(self, present: bool, where: str) -> None:

@@ -3,6 +3,7 @@ and privacy. Generation settings belong to the open conversation; presets are na
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -50,6 +51,12 @@ class GenerationPanel(QWidget):
         self.n_ctx.setSingleStep(512)
         self.n_threads = self._int(settings.n_threads, 0, 256)
         self.n_threads.setSpecialValueText(f"automatic ({default_threads()})")
+        self.thinking_budget = self._int(settings.thinking_budget, 0, 32768)
+        self.thinking_budget.setSpecialValueText("no limit")
+        self.thinking_budget.setSingleStep(128)
+        self.thinking_budget.setToolTip("For models that think before answering: after this many tokens of "
+                                        "thinking, Cove closes the thinking and the model answers")
+        self._shown = settings  # fields the dialog does not edit (thinking on/off) are kept as they are
         preset_row = QHBoxLayout()
         preset_row.addWidget(self.preset, 1)
         preset_row.addWidget(self.save_preset)
@@ -64,6 +71,7 @@ class GenerationPanel(QWidget):
         form.addRow("Repeat penalty", self.repeat_penalty)
         form.addRow("Seed", self.seed)
         form.addRow("Max answer tokens", self.max_tokens)
+        form.addRow("Thinking budget (tokens)", self.thinking_budget)
         form.addRow("Context length", self.n_ctx)
         form.addRow("Threads", self.n_threads)
         note = QLabel("These settings are kept with the open conversation; a new conversation starts from the "
@@ -144,11 +152,12 @@ class GenerationPanel(QWidget):
 
     def values(self) -> GenerationSettings:
         """The settings as edited."""
-        return GenerationSettings(
+        return dataclasses.replace(
+            self._shown,
             temperature=self.temperature.value(), top_p=self.top_p.value(), top_k=self.top_k.value(),
             min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(), seed=self.seed.value(),
             max_tokens=self.max_tokens.value(), system_prompt=self.system_prompt.toPlainText(),
-            n_ctx=self.n_ctx.value(), n_threads=self.n_threads.value())
+            n_ctx=self.n_ctx.value(), n_threads=self.n_threads.value(), thinking_budget=self.thinking_budget.value())
 
     def restore_defaults(self) -> None:
         """Put the default values in the fields (applied on OK)."""
@@ -156,10 +165,12 @@ class GenerationPanel(QWidget):
 
     def show_values(self, d: GenerationSettings) -> None:
         """Put ``d`` in the fields (applied on OK)."""
+        self._shown = d
         self.system_prompt.setPlainText(d.system_prompt)
         for box, value in ((self.temperature, d.temperature), (self.top_p, d.top_p), (self.top_k, d.top_k),
                            (self.min_p, d.min_p), (self.repeat_penalty, d.repeat_penalty), (self.seed, d.seed),
-                           (self.max_tokens, d.max_tokens), (self.n_ctx, d.n_ctx), (self.n_threads, d.n_threads)):
+                           (self.max_tokens, d.max_tokens), (self.n_ctx, d.n_ctx), (self.n_threads, d.n_threads),
+                           (self.thinking_budget, d.thinking_budget)):
             box.setValue(value)
 
 

@@ -113,6 +113,13 @@ def test_markers_split_across_tokens_are_held_back_not_shown():
     assert [(p.kind, p.text) for p in shown] == [(REASONING, "x"), (ANSWER, "y")]
 
 
+def test_a_stray_closing_marker_in_the_answer_is_not_shown():
+    fmt = fmt_of("Qwen-Qwen3-0.6B")
+    assert split_text(fmt, "<think>a</think>The capital is Paris</think>.") == ("a", "The capital is Paris.")
+    r1 = fmt_of("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B")
+    assert split_text(r1, "plan</think>answer</think> more", thinking=True) == ("plan", "answer more")
+
+
 def test_marker_as_the_very_first_token_and_a_false_start():
     fmt = fmt_of("Qwen-Qwen3-0.6B")
     assert split_text(fmt, "<think>a</think>b") == ("a", "b")
