@@ -159,9 +159,19 @@ class CoveApp(QObject):
         self._library_service = library
         library_pane = LibraryPane(library)
         library_pane.set_current_model(self.controller.model_path)
+        library_pane.thinking_markers_set.connect(self._set_thinking_markers)
         self.controller.model_state.connect(
             lambda state, _t: state == "ready" and library_pane.set_current_model(self.controller.model_path))
         return ModelsDialog(pane, library_pane, self.window)
+
+    def _set_thinking_markers(self, path: str, markers: list) -> None:
+        """Remember a model's thinking markers; a loaded model is loaded again to use them."""
+        if markers:
+            self.settings.thinking_markers[path] = list(markers)
+        else:
+            self.settings.thinking_markers.pop(path, None)
+        if path == self.controller.model_path:
+            self.controller.select_model(path)
 
     def shutdown(self) -> None:
         """Save settings, stop generating, unload the model, close the database (bounded waits)."""

@@ -175,12 +175,14 @@ class ChatController(QObject):
         self._store.submit(lambda s: (s.set_pinned(conversation_id, pinned), s.list_conversations())[1],
                            self.conversations_changed.emit)
 
-    def search(self, query: str) -> None:
-        """Search every conversation (off the GUI thread); answers with search_results."""
+    def search(self, query: str, thinking: bool = False) -> None:
+        """Search every conversation (off the GUI thread; ``thinking``: answers' reasoning too);
+        answers with search_results."""
         if not query.strip():
             self.search_results.emit(query, [])
             return
-        self._store.submit(lambda s: s.search(query, limit=50), lambda hits: self.search_results.emit(query, hits))
+        self._store.submit(lambda s: s.search(query, limit=50, thinking=thinking),
+                           lambda hits: self.search_results.emit(query, hits))
 
     def _leave_current(self, next_id: int) -> None:
         if self.conversation_id and self.conversation_id != next_id and not self.busy:

@@ -68,9 +68,13 @@ class GenerationWorker(QObject):
         self.model_loading.emit(path)
         try:
             self._read_build()
+            options = dict(options)
+            markers = options.pop("thinking_markers", ())
             info, config = prepare_model(path, self._paths, conservative=self._conservative, **options)
             self.unload()  # only once the new file has passed its checks
             self._runtime = open_runtime(info, config, self._paths)
+            if len(markers) == 2:
+                self._runtime.set_thinking_markers(*markers)
             self._runtime_key = key
         except Exception as exc:  # noqa: BLE001 - never let the thread die silently
             log_failure(logger, f"loading {Path(path).name}", exc, (ModelFileError,))

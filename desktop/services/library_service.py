@@ -25,6 +25,7 @@ from desktop.core.system.atomic import write_json_atomic
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 from desktop.services.background import Worker
+from desktop.core.engine.thinking import describe_thinking
 
 PROGRESS_INTERVAL_S = 0.05
 EXPECTED = (Cancelled, ModelFileError, LibraryError, MoveError)  # told to the person as they are; one log line
@@ -62,7 +63,7 @@ class LibraryService(QObject):
         self.snapshot: LibrarySnapshot | None = None  # the latest listing
         self.task = ""  # what the worker is busy with, "" when idle
         self._cancel = threading.Event()
-        self._metadata = MetadataCache(paths.data_dir / METADATA_FILE)
+        self._metadata = MetadataCache(paths.data_dir / METADATA_FILE, describe_template=describe_thinking)
         self._runner = Worker("cove-library", self._on_failed, self, expected=EXPECTED)
         self._last_progress = 0.0
         # Set by the app: a reason the folder cannot change now ("" when it can), e.g. downloads

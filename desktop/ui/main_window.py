@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
         self.sidebar.pin_requested.connect(c.set_pinned)
-        self.sidebar.search_requested.connect(c.search)
+        self.sidebar.search_requested.connect(lambda query: c.search(query, self.sidebar.search_thinking.isChecked()))
         self.sidebar.hit_requested.connect(c.open_conversation)
         c.search_results.connect(self.sidebar.show_results)
         c.conversation_deleted.connect(self.undo_box.offer)

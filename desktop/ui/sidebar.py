@@ -9,6 +9,7 @@ import time
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -98,6 +99,9 @@ class Sidebar(QWidget):
         self._search_timer.setInterval(150)
         self._search_timer.timeout.connect(lambda: self.search_requested.emit(self.search_box.text()))
         self.search_box.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search_thinking = QCheckBox("Search thinking too")
+        self.search_thinking.setToolTip("Also find words in what thinking models thought before answering")
+        self.search_thinking.toggled.connect(lambda _on: self._search_timer.start())
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.itemClicked.connect(self._hit_clicked)
@@ -106,6 +110,7 @@ class Sidebar(QWidget):
         self.no_results = QLabel("No messages match.")
         self.no_results.hide()
         layout.addWidget(self.search_box)
+        layout.addWidget(self.search_thinking)
         top = QHBoxLayout()
         top.addWidget(self.new_button, 1)
         top.addWidget(self.more_button)
@@ -163,7 +168,8 @@ class Sidebar(QWidget):
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, (hit.conversation_id, hit.message_id))
             label = QLabel(f"<b>{html.escape(hit.conversation_title)}</b><br>"
-                           f"<span style='color:gray;'>{'You' if hit.role == 'user' else 'Assistant'}:</span> "
+                           f"<span style='color:gray;'>{'You' if hit.role == 'user' else 'Assistant'}"
+                           f"{' (thinking)' if hit.in_thinking else ''}:</span> "
                            f"{snippet_html(hit.snippet)}")
             label.setWordWrap(True)
             label.setContentsMargins(4, 4, 4, 4)

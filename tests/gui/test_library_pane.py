@@ -15,6 +15,7 @@ from desktop.core.system.settings import Settings, load_settings
 from desktop.services.library_service import LibraryService
 from desktop.ui.models.library_pane import COLUMNS, LibraryPane
 from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
+from tests.helpers.templated_model import with_template
 
 TASK_TIMEOUT_MS = 90_000  # an import probes the model in a child process
 COPY_NAME = "SmolLM2-135M-Instruct.Q4_1"
@@ -68,8 +69,9 @@ def test_starter_listed_with_its_metadata_and_disk_use(pane: LibraryPane, starte
     starter = row(pane, "SmolLM2-135M-Instruct (Q4_1)")
     assert starter == {"Name": "SmolLM2-135M-Instruct (Q4_1)", "Source": "Starter (part of Cove)",
                        "Architecture": "llama", "Parameters": "135M", "Quantization": "Q4_1",
-                       "Trained context": "8,192", "Size": "98 MB", "Chat template": "yes"}
-    assert pane.disk_label.text().startswith("1 model, 98 MB on disk;")
+                       "Trained context": "8,192", "Size": "98.4 MB", "Chat template": "yes",
+                       "Thinking": "answers directly"}
+    assert pane.disk_label.text().startswith("1 model, 98.4 MB on disk;")
     assert pane.folder_label.text() == str(pane.service.models_dir)
     pane.select("SmolLM2-135M-Instruct (Q4_1)")
     assert not pane.delete_button.isEnabled() and "part of Cove" in pane.delete_button.toolTip()
@@ -91,8 +93,39 @@ def test_copy_in_shows_progress_then_the_model(qtbot, pane: LibraryPane, starter
     assert row(pane, COPY_NAME)["Quantization"] == "Q4_1"
     size = starter_model.stat().st_size
     assert progress and progress[-1] == (size, size)
-    assert pane.disk_label.text().startswith("2 models, 197 MB on disk (98 MB in the models folder)")
+    assert pane.disk_label.text().startswith("2 models, 197 MB on disk (98.4 MB in the models folder)")
     assert not pane.progress.isVisible()
+
+
+def test_a_thinking_model_is_shown_as_one(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
+                                         starter_model: Path) -> None:
+    thinker = with_template(starter_model, "Qwen-QwQ-32B", tmp_path / "mine" / "smol-qwq.gguf")
+    import_through_dialog(qtbot, pane, thinker, link=True)
+    assert row(pane, "smol-qwq")["Thinking"] == "thinks when switched on"  # QwQ's template: off unless asked
+    qwen3 = with_template(starter_model, "Qwen-Qwen3-0.6B", tmp_path / "mine" / "smol-qwen3.gguf")
+    import_through_dialog(qtbot, pane, qwen3, link=True)
+    assert row(pane, "smol-qwen3")["Thinking"] == "thinks · can switch off"
+
+
+def test_thinking_markers_for_a_model_are_asked_and_shown(qtbot, pane: LibraryPane) -> None:  # noqa: ANN001
+    chosen = []
+
+    def remember(path: str, markers: list) -> None:  # what the app does with them
+        chosen.append((path, markers))
+        pane.service.settings.thinking_markers[path] = markers
+
+    pane.thinking_markers_set.connect(remember)
+    pane.select("SmolLM2-135M-Instruct (Q4_1)")
+    assert pane.markers_button.isEnabled()
+    pane.markers_button.click()
+    dialog = pane.markers_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.open_marker.setText("<reflect>")
+    dialog.close_marker.setText("</reflect>")
+    dialog.accept()
+    path = str(pane.selected_item().entry.path)
+    assert chosen == [(path, ["<reflect>", "</reflect>"])]
+    assert row(pane, "SmolLM2-135M-Instruct (Q4_1)")["Thinking"] == "thinks · your markers <reflect> … </reflect>"
 
 
 def test_link_keeps_the_file_where_it_is(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
@@ -148,7 +181,7 @@ def test_delete_asks_first(qtbot, pane: LibraryPane, starter_model: Path) -> Non
     confirm = next(b for b in pane.confirm_box.buttons() if b.text() == "Delete")
     assert run_task(qtbot, pane, confirm.click) == "to-delete was deleted."
     assert not model.exists() and not any(n.startswith("to-delete") for n in names(pane))
-    assert pane.disk_label.text().startswith("1 model, 98 MB")
+    assert pane.disk_label.text().startswith("1 model, 98.4 MB")
 
 
 def test_hugging_face_cache_model_is_listed_and_can_be_hidden(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
@@ -187,7 +220,7 @@ def test_change_folder_moves_the_models(qtbot, pane: LibraryPane, paths: AppPath
     pane.folder_dialog.accept()
     box = pane.move_box
     assert box is not None and box.isVisible()
-    assert "holds 1 model (98 MB)" in box.text() and str(new_folder) in box.text()
+    assert "holds 1 model (98.4 MB)" in box.text() and str(new_folder) in box.text()
     move = next(b for b in box.buttons() if b.text() == "Move models")
     with qtbot.waitSignal(pane.service.folder_changed, timeout=TASK_TIMEOUT_MS):
         message = run_task(qtbot, pane, move.click)
@@ -210,7 +243,7 @@ def test_change_folder_without_models_just_switches(qtbot, pane: LibraryPane, tm
 
 def test_cancel_stops_a_copy_and_leaves_nothing(qtbot, pane: LibraryPane, starter_model: Path,  # noqa: ANN001
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from desktop.core.library.model_library import importer as model_import
+    from desktop.core.library import importer as model_import
 
     real_copy = model_import.copy_file
 

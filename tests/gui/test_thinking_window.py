@@ -138,3 +138,15 @@ def test_answer_now_and_a_model_that_does_not_think(qtbot, paths, start_cove, st
     assert app.controller.settings.generation.think == "off"
     _mid, status, stats = ask(qtbot, app, "Say hello.")
     assert stats["reasoning_tokens"] == 0
+
+
+def test_markers_set_for_a_model_reach_its_runtime(qtbot, start_cove, starter_model):
+    app = start_cove()
+    assert app.controller.model_info["thinking"]["thinks"] is False
+    with qtbot.waitSignal(app.controller.model_state, timeout=LOAD_TIMEOUT_MS,
+                          check_params_cb=lambda state, _text: state == "ready"):
+        app._set_thinking_markers(str(starter_model), ["<reflect>", "</reflect>"])  # noqa: SLF001 - the pane's handler
+    thinking = app.controller.model_info["thinking"]
+    assert (thinking["open"], thinking["close"], thinking["source"]) == ("<reflect>", "</reflect>", "override")
+    assert app.window.thinking_controls.isVisible()
+    assert app.controller.settings.thinking_markers == {str(starter_model): ["<reflect>", "</reflect>"]}

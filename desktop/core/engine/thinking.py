@@ -132,3 +132,8 @@ def detect_format(source: str, eos_token: str = "", bos_token: str = "") -> Thin
     tail = thinking_prompt.rstrip()
     opened = bool(open_marker) and tail.endswith(open_marker) and not tail.endswith(close_marker)
     return ThinkingFormat(TAGS, open_marker, close_marker, opened, switch, efforts, reads, default_on)
+
+
+def describe_thinking(source: str) -> str:
+    """A few words on how a chat template makes its model think, for the Library pane."""
+    return detect_format(source).summary()

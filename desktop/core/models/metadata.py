@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ class ModelMetadata:
     chat_template: bool = False
     title: str = ""  # general.name
     problem: str = ""
+    thinking: str = ""  # how the model thinks, from its chat template ("thinks · can switch off")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the cache file."""
@@ -61,9 +62,11 @@ def format_parameters(n: int) -> str:
     return str(n)
 
 
-def read_metadata(path: Path, parts: Sequence[Path] = ()) -> ModelMetadata:
+def read_metadata(path: Path, parts: Sequence[Path] = (),
+                  describe_template: Callable[[str], str] | None = None) -> ModelMetadata:
     """Describe ``path`` (the first part of a split model; ``parts`` are all its parts, first
-    included). Never raises for a bad file: the problem is reported in ``problem``."""
+    included); ``describe_template`` says in a few words how a chat template makes the model
+    think. Never raises for a bad file: the problem is reported in ``problem``."""
     all_parts = list(parts) or [path]
     try:
         size = sum(p.stat().st_size for p in all_parts)
@@ -82,7 +85,9 @@ def read_metadata(path: Path, parts: Sequence[Path] = ()) -> ModelMetadata:
             break
     return ModelMetadata(architecture=info.architecture, parameters=parameters, quantization=info.quantization,
                          context_length=info.context_length or 0, size=size,
-                         chat_template=bool(info.chat_template), title=info.name or "")
+                         chat_template=bool(info.chat_template), title=info.name or "",
+                         thinking=describe_template(info.chat_template) if describe_template and info.chat_template
+                         else "")
 
 
 def _identity(parts: Sequence[Path]) -> str:
@@ -99,7 +104,8 @@ class MetadataCache:
     None). Thread-safe; :meth:`save` writes only when something changed and drops records of
     files that are gone."""
 
-    def __init__(self, file: Path | None = None) -> None:
+    def __init__(self, file: Path | None = None, describe_template: Callable[[str], str] | None = None) -> None:
+        self._describe = describe_template
         self._file = file
         self._lock = threading.Lock()
         data = read_json(file, {}) if file else {}
@@ -116,14 +122,14 @@ class MetadataCache:
         try:
             key = _identity(all_parts)
         except OSError:
-            return read_metadata(path, all_parts)  # reports the problem; nothing to cache
+            return read_metadata(path, all_parts, self._describe)  # reports the problem; nothing to cache
         with self._lock:
             record = self._records.get(key)
             self._used.add(key)
         cached = ModelMetadata.from_dict(record) if isinstance(record, dict) else None
         if cached is not None:
             return cached
-        metadata = read_metadata(path, all_parts)
+        metadata = read_metadata(path, all_parts, self._describe)
         with self._lock:
             self.reads += 1
             self._records[key] = metadata.to_dict()

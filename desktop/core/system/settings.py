@@ -87,6 +87,9 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     acceleration: AccelerationSettings = field(default_factory=AccelerationSettings)
     gpu_layers_by_model: dict[str, int] = field(default_factory=dict)  # manual overrides per model path
+    # Thinking markers the person set for a model whose template does not say how it thinks:
+    # model path -> [open, close]
+    thinking_markers: dict[str, list[str]] = field(default_factory=dict)
     last_model: str = ""
     last_preset: str = ""  # the preset new conversations start from ("" for the settings above)
     models_dir: str = ""  # the models folder the person chose; "" means Cove's default
@@ -100,7 +103,8 @@ class Settings:
         gen, acc = self.generation, self.acceleration
         return {"n_ctx": gen.n_ctx, "n_threads": gen.n_threads,
                 "gpu_layers": self.gpu_layers_by_model.get(model_path, acc.gpu_layers),
-                "flash_attention": acc.flash_attention, "kv_cache_type": acc.kv_cache_type}
+                "flash_attention": acc.flash_attention, "kv_cache_type": acc.kv_cache_type,
+                "thinking_markers": list(self.thinking_markers.get(model_path, ()))}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, with the schema version."""
@@ -120,6 +124,10 @@ class Settings:
         if isinstance(overrides, dict):
             result.gpu_layers_by_model = {k: v for k, v in overrides.items()
                                           if isinstance(k, str) and isinstance(v, int) and v >= -1}
+        markers = data.get("thinking_markers")
+        if isinstance(markers, dict):
+            result.thinking_markers = {k: list(v) for k, v in markers.items() if isinstance(k, str)
+                                       and isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)}
         for name in ("last_model", "last_preset", "models_dir", "window_geometry", "splitter_state"):
             if isinstance(data.get(name), str):
                 setattr(result, name, data[name])

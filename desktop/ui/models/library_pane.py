@@ -27,23 +27,25 @@ from desktop.core.library.entries import SOURCE_LABELS
 from desktop.core.models.metadata import format_parameters
 from desktop.core.text.units import format_size
 from desktop.services.library_service import LibraryService
+from desktop.ui.models.markers_dialog import MarkersDialog
 
 COLUMNS = ["Name", "Source", "Architecture", "Parameters", "Quantization", "Trained context", "Size",
-           "Chat template"]
+           "Chat template", "Thinking"]
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
-def row_texts(item: LibraryItem) -> list[str]:
-    """The table cells of one model."""
+def row_texts(item: LibraryItem, markers: list[str] | None = None) -> list[str]:
+    """The table cells of one model (``markers``: the thinking markers the person set for it)."""
     meta, entry = item.metadata, item.entry
     source = SOURCE_LABELS.get(entry.source, entry.source)
     if entry.repo_id:
         source = f"{source}: {entry.repo_id}"
     if meta.problem:
-        return [entry.name, source, "cannot be used", "", "", "", format_size(entry.size), ""]
+        return [entry.name, source, "cannot be used", "", "", "", format_size(entry.size), "", ""]
     return [entry.name, source, meta.architecture, format_parameters(meta.parameters), meta.quantization,
             f"{meta.context_length:,}" if meta.context_length else "", format_size(entry.size),
-            "yes" if meta.chat_template else "no"]
+            "yes" if meta.chat_template else "no",
+            f"thinks · your markers {markers[0]} … {markers[1]}" if markers else meta.thinking]
 
 
 def disk_text(snapshot: LibrarySnapshot) -> str:
@@ -63,11 +65,14 @@ class LibraryPane(QWidget):
     Signals:
         model_chosen(str): the person wants to chat with the model at this path ("Use" or a double
             click); the window loads it.
+        thinking_markers_set(str, list): the person set (or cleared, with []) the thinking markers
+            of the model at this path.
     Dialogs are opened with ``open()`` (never ``exec()``) and kept as attributes (``file_dialog``,
     ``folder_dialog``, ``confirm_box``, ``move_box``) so tests can answer them.
     """
 
     model_chosen = Signal(str)
+    thinking_markers_set = Signal(str, list)
 
     def __init__(self, service: LibraryService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +82,7 @@ class LibraryPane(QWidget):
         self.folder_dialog: QFileDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self.move_box: QMessageBox | None = None
+        self.markers_dialog: MarkersDialog | None = None
         self.current_model = ""  # the loaded model's path, marked in the list
         self._listed_once = False
         self._build_widgets()
@@ -104,6 +110,9 @@ class LibraryPane(QWidget):
         self.link_button = QPushButton("Link a model…")
         self.link_button.setToolTip("Check a .gguf file and use it where it is (nothing is copied)")
         self.delete_button = QPushButton("Delete…")
+        self.markers_button = QPushButton("Thinking markers…")
+        self.markers_button.setToolTip("Set the text that opens and closes this model's thinking, "
+                                       "for a model whose template does not say")
         self.refresh_button = QPushButton("Refresh")
         self.task_label = QLabel()
         self.progress = QProgressBar()
@@ -119,7 +128,8 @@ class LibraryPane(QWidget):
         top.addWidget(self.folder_label, 1)
         top.addWidget(self.change_folder_button)
         buttons = QHBoxLayout()
-        for button in (self.use_button, self.copy_button, self.link_button, self.delete_button):
+        for button in (self.use_button, self.copy_button, self.link_button, self.delete_button,
+                       self.markers_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
@@ -142,6 +152,7 @@ class LibraryPane(QWidget):
         self.copy_button.clicked.connect(lambda: self.ask_import(link=False))
         self.link_button.clicked.connect(lambda: self.ask_import(link=True))
         self.delete_button.clicked.connect(self.ask_delete)
+        self.markers_button.clicked.connect(self.ask_markers)
         self.refresh_button.clicked.connect(service.refresh)
         self.change_folder_button.clicked.connect(self.ask_folder)
         self.cancel_button.clicked.connect(service.cancel)
@@ -168,7 +179,8 @@ class LibraryPane(QWidget):
         for row, item in enumerate(snapshot.items):
             tip = f"{item.entry.path}\n{item.metadata.problem or item.metadata.title}".strip()
             in_use = item.entry.key == self.current_model
-            for column, text in enumerate(row_texts(item)):
+            markers = self.service.settings.thinking_markers.get(str(item.entry.path))
+            for column, text in enumerate(row_texts(item, markers)):
                 cell = QTableWidgetItem(text + (" (in use)" if in_use and column == 0 else ""))
                 cell.setData(PATH_ROLE, item.entry.key)
                 cell.setToolTip(tip)
@@ -209,10 +221,27 @@ class LibraryPane(QWidget):
         if item is not None and not item.metadata.problem:
             self.model_chosen.emit(item.entry.key)
 
+    def ask_markers(self) -> None:
+        """Ask for the selected model's thinking markers (non-blocking dialog)."""
+        item = self.selected_item()
+        if item is None:
+            return
+        path = str(item.entry.path)
+        self.markers_dialog = MarkersDialog(item.entry.name, self.service.settings.thinking_markers.get(path, []), self)
+        self.markers_dialog.accepted.connect(lambda: self._markers_chosen(path))
+        self.markers_dialog.open()
+
+    def _markers_chosen(self, path: str) -> None:
+        if self.markers_dialog is not None:
+            self.thinking_markers_set.emit(path, self.markers_dialog.markers())
+        if self.snapshot is not None:
+            self.show_snapshot(self.snapshot)  # the Thinking column shows the markers now
+
     def _update_buttons(self) -> None:
         item = self.selected_item()
         idle = not self.service.task
         self.use_button.setEnabled(item is not None and not item.metadata.problem)
+        self.markers_button.setEnabled(item is not None and not item.metadata.problem)
         plan = item.deletion if item is not None else None
         self.delete_button.setEnabled(idle and plan is not None and plan.action != REFUSE)
         self.delete_button.setText("Forget…" if plan is not None and plan.action not in (DELETE, REFUSE)
