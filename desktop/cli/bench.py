@@ -41,13 +41,13 @@ from desktop.cli.bench_measure import (
     raw_speed,
     startup,
 )
+from desktop.core.engine.output_parser import answer_text
 from desktop.core.engine.probe import probe_model
 from desktop.core.library.model_library import starter_model_path
 from desktop.core.models.fit import estimate
 from desktop.core.models.gguf import GGUFInfo, read_gguf
 from desktop.core.system.hardware import detect
 from desktop.core.system.settings import AccelerationSettings, GenerationSettings
-from desktop.core.engine.output_parser import answer_text
 
 if TYPE_CHECKING:  # the engine itself is imported where it runs (llama_cpp loads slowly)
     from desktop.core.engine.runtime import LoadConfig

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.core.system.settings import GenerationSettings
 from desktop.core.engine.output_parser import answer_text
+from desktop.core.system.settings import GenerationSettings
 
 MEMORY_MARK = "COVE_BENCH_MEMORY "
 READY_LINE = "cove: window ready"

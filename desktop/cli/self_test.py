@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TextIO
 
 from desktop.core.engine.loader import ModelFileError, load_runtime
+from desktop.core.engine.output_parser import answer_text
 from desktop.core.library.model_library import display_name, starter_model_path
 from desktop.core.system import network_guard
 from desktop.core.system.paths import app_paths
 from desktop.core.system.settings import GenerationSettings
-from desktop.core.engine.output_parser import answer_text
 
 PROMPT = "What is the capital of France? Answer in one short sentence."
 MAX_TOKENS = 24

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.engine.loader import ModelFileError
+from desktop.core.engine.thinking import describe_thinking
 from desktop.core.library.disk import LibrarySnapshot
 from desktop.core.library.entries import LibraryError
 from desktop.core.library.folder import Cancelled, MoveError, follow_move, move_models, plan_move
@@ -25,7 +26,6 @@ from desktop.core.system.atomic import write_json_atomic
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 from desktop.services.background import Worker
-from desktop.core.engine.thinking import describe_thinking
 
 PROGRESS_INTERVAL_S = 0.05
 EXPECTED = (Cancelled, ModelFileError, LibraryError, MoveError)  # told to the person as they are; one log line

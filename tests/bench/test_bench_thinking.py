@@ -17,7 +17,7 @@ from desktop.core.system.settings import GenerationSettings
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 
-ROUNDS = 5
+ROUNDS = 9
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]
 
 

@@ -11,7 +11,8 @@ keep their order and the newest branch gets the highest ids). What is left out, 
 skipped: tool messages and the assistant's calls to tools (``recipient`` other than ``all``),
 hidden context (``is_visually_hidden_from_conversation``, ``user_editable_context``) and empty
 messages; their children hang from the nearest kept ancestor. Reasoning (``thoughts`` nodes, and
-the time from ``reasoning_recap``) becomes the reasoning of the answer that follows it. Non-text parts of a message (images, files, audio) become a short placeholder such
+the time from ``reasoning_recap``) becomes the reasoning of the answer that follows it. Non-text
+parts of a message (images, files, audio) become a short placeholder such
 as ``[image]``; an audio part's transcription is kept as text.
 
 Errors are ``ValueError`` with a description; :mod:`desktop.core.conversations.export_import` adds context.

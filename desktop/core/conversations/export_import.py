@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.core.system.atomic import write_text_atomic
 from desktop.core.conversations.chatgpt_import import looks_like_chatgpt, parse_chatgpt
 from desktop.core.conversations.store import Conversation, ConversationTree, Store, TreeMessage
+from desktop.core.system.atomic import write_text_atomic
 
 FORMAT = "cove-conversations"
 VERSION = 1

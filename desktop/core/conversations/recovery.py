@@ -35,10 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.core.conversations.salvage import SalvageResult, reference_objects, salvage
-from desktop.core.system.locks import FileLock, users_lock_path
 from desktop.core.conversations.migrations import SCHEMA_VERSION
+from desktop.core.conversations.salvage import SalvageResult, reference_objects, salvage
 from desktop.core.conversations.store import READ_ONLY_REASON, Store, StoreError, decode_text
+from desktop.core.system.locks import FileLock, users_lock_path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NOT_A_DATABASE = "not_a_database"

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.conversations.branches import BranchOperations
+from desktop.core.conversations.chat_presets import SettingsOperations
+from desktop.core.conversations.migrations import MIGRATIONS, SCHEMA_VERSION
 from desktop.core.conversations.records import (
     COMPLETE,
     FAILED,
@@ -46,8 +48,6 @@ from desktop.core.conversations.records import (
     decode_text,
     message_from_row,
 )
-from desktop.core.conversations.chat_presets import SettingsOperations
-from desktop.core.conversations.migrations import MIGRATIONS, SCHEMA_VERSION
 from desktop.core.conversations.search import MATCH_END, MATCH_START, SearchHit, SearchOperations
 
 READ_ONLY_REASON = "This conversation database is open read-only; nothing can be changed here."

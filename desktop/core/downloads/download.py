@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.downloads.progress import ProgressCallback, ProgressMeter
 from desktop.core.downloads.sink import ChunkSink
 from desktop.core.hub.client import HubClient, HubError, RangeResponse, RemoteFile
 from desktop.core.models.names import safe_relative_path
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.text.units import format_size
 
 CHUNK = 1 << 20             # bytes handed to the writer thread at a time

@@ -19,12 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.downloads.download import (
-    RETRY_DELAY_S, DownloadCancelled, DownloadError, DownloadPaused, discard_partial, download_model,
+    RETRY_DELAY_S,
+    DownloadCancelled,
+    DownloadError,
+    DownloadPaused,
+    discard_partial,
+    download_model,
     partial_size,
 )
 from desktop.core.hub.client import HubClient, RemoteFile
+from desktop.core.system.atomic import read_json, write_json_atomic
 
 QUEUED, DOWNLOADING, PAUSED, DONE, FAILED, CANCELLED, REMOVED = (
     "queued", "downloading", "paused", "done", "failed", "cancelled", "removed")

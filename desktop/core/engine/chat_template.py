@@ -100,7 +100,7 @@ def _tojson(x: Any, ensure_ascii: bool = False, indent: int | str | None = None,
 
 # -- sizes ------------------------------------------------------------------------------------------
 
-def _measure(value: Any, limit: int, env: "GuardedEnvironment | None" = None, indent: int = 0) -> int:
+def _measure(value: Any, limit: int, env: GuardedEnvironment | None = None, indent: int = 0) -> int:
     """About how many characters ``str(value)`` (or JSON with ``indent``) would have, without
     building it. Shared sub-values are measured once; stops counting once past ``limit``."""
     if isinstance(value, (str, bytes, bytearray)):
@@ -664,14 +664,14 @@ def _tracer(env: GuardedEnvironment) -> Any:
     counter = [0]
     here = __file__
 
-    def local(frame: Any, event: str, arg: Any) -> Any:
+    def local(_frame: Any, event: str, _arg: Any) -> Any:
         if event == "line":
             counter[0] += 1
             if counter[0] % 256 == 0:
                 env.check_time()
         return local
 
-    def global_trace(frame: Any, event: str, arg: Any) -> Any:
+    def global_trace(frame: Any, _event: str, _arg: Any) -> Any:
         return None if frame.f_code.co_filename == here else local
 
     return global_trace

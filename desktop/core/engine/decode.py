@@ -76,11 +76,9 @@ def generate_tokens(llm: Any, prompt: Sequence[int], settings: GenerationSetting
     each with its text (special tokens as text when ``special``)."""
     model = llm._model  # noqa: SLF001 - a single token's text is only exposed there
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
-    produced = 0
-    for token in llm.generate(prompt, reset=True, **sampling(settings)):
+    for produced, token in enumerate(llm.generate(prompt, reset=True, **sampling(settings)), start=1):
         if token in stop_ids:
             return
         yield Token(token, utf8.decode(model.detokenize([token], special)))
-        produced += 1
         if produced >= max_tokens or cancel.is_set():
             return

@@ -119,6 +119,9 @@ class OutputParser:
             # Inside the block only its end counts; outside, an opening starts one and a stray
             # closing (a model that closes twice) is dropped: markers are never shown.
             markers = (self.fmt.close,) if self._kind == REASONING else (self.fmt.open, self.fmt.close)
+            if not any(m and m[0] in self._buffer for m in markers):  # the common case: plain text
+                pieces += self._emit(self._take(len(self._buffer)))
+                return pieces
             found = [(self._buffer.find(m), m) for m in markers if m and m in self._buffer]
             if not found:
                 keep = 0 if final else _held_prefix(self._buffer, tuple(m for m in markers if m))

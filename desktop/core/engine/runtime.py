@@ -284,7 +284,8 @@ class Runtime:
         (``reasoning_content``) only for templates that read it, and a ``/no_think`` flag where
         that is how thinking is switched."""
         keep = self.thinking.reads_reasoning
-        shaped = [m if keep or "reasoning_content" not in m else {k: v for k, v in m.items() if k != "reasoning_content"}
+        shaped = [m if keep or "reasoning_content" not in m
+                  else {k: v for k, v in m.items() if k != "reasoning_content"}
                   for m in messages]
         return apply_flag(self.thinking, shaped, request.think) if self.thinking.thinks else shaped
 

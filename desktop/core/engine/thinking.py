@@ -17,7 +17,6 @@ from desktop.core.engine.chat_template import ChatTemplate, TemplateError
 from desktop.core.engine.thinking_format import (
     EFFORTS,
     HARMONY,
-    NONE,
     SWITCH_EFFORT,
     SWITCH_FLAG,
     SWITCH_NONE,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop.core.library.entries import LibraryError, ModelEntry
-from desktop.core.models.metadata import ModelMetadata
 from desktop.core.library.folder import existing_ancestor, remove_empty_parents
+from desktop.core.models.metadata import ModelMetadata
 from desktop.core.text.units import format_size
 
 DELETE, FORGET, REFUSE = "delete", "forget", "refuse"

@@ -9,6 +9,7 @@ point removes the copies and leaves the old folder exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -161,10 +162,7 @@ def move_models(plan: MovePlan, progress: Progress | None = None, cancel: thread
     """Carry out ``plan``; returns {old path: new path}. ``copy`` forces (True) or forbids
     (False) copying; by default only a move across file systems copies."""
     copying = (not plan.same_device) if copy is None else copy
-    if copying:
-        moved = _copy_then_commit(plan, progress, cancel)
-    else:
-        moved = _rename_all(plan, progress)
+    moved = _copy_then_commit(plan, progress, cancel) if copying else _rename_all(plan, progress)
     if probe_file is not None:
         carry_probe_verdicts(probe_file, moved)
     for old, _new in moved:
@@ -186,10 +184,8 @@ def _rename_all(plan: MovePlan, progress: Progress | None) -> list[tuple[Path, P
                 progress(moved_bytes, plan.total)
     except OSError as exc:
         for old, new in reversed(done):  # put back what was moved: all or nothing
-            try:
+            with contextlib.suppress(OSError):
                 os.rename(new, old)
-            except OSError:
-                pass
         if exc.errno == errno.EXDEV:
             raise MoveError("The folders are on different disks after all; try again.") from exc
         raise MoveError(f"Moving the models failed: {exc.strerror or exc}. Nothing was moved.") from exc

@@ -16,11 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop.core.library.entries import ModelEntry
-from desktop.core.library.model_library import ModelLibrary, is_later_part, split_parts
 from desktop.core.engine.loader import ModelFileError, check_model_file, prepare_model
-from desktop.core.library.folder import (PART_SUFFIX, Cancelled, MoveError, carry_probe_verdicts, check_free_space,
-                                        copy_file)
+from desktop.core.library.entries import ModelEntry
+from desktop.core.library.folder import (
+    PART_SUFFIX,
+    Cancelled,
+    MoveError,
+    carry_probe_verdicts,
+    check_free_space,
+    copy_file,
+)
+from desktop.core.library.model_library import ModelLibrary, is_later_part, split_parts
 from desktop.core.system.paths import AppPaths
 
 Progress = Callable[[int, int], None]
@@ -62,7 +68,7 @@ def import_model_file(path: Path, paths: AppPaths, *, library: ModelLibrary | No
         return library.remember(path)
     folder = library.models_dir
     targets = [folder / part.name for part in parts]
-    for part, target in zip(parts, targets):
+    for target in targets:
         if target.exists():
             raise ModelFileError(f"{target.name} is already in the library ({target}).")
     total = sum(part.stat().st_size for part in parts)

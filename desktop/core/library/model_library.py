@@ -14,14 +14,21 @@ import sys
 import threading
 from pathlib import Path
 
-from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.library.disk import (
+    REFUSE,
+    DeletionPlan,
+    LibraryItem,
+    LibrarySnapshot,
+    delete_files,
+    deletion_plan,
+    disk_use,
+)
 from desktop.core.library.entries import LibraryError, ModelEntry
-from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf
-from desktop.core.library.disk import (REFUSE, DeletionPlan, LibraryItem, LibrarySnapshot, deletion_plan,
-                                       delete_files, disk_use)
-from desktop.core.models.metadata import MetadataCache
-from desktop.core.models import names
 from desktop.core.library.folder import effective_models_dir, model_files
+from desktop.core.library.hf_cache import hf_cache_dir, list_cached_gguf
+from desktop.core.models import names
+from desktop.core.models.metadata import MetadataCache
+from desktop.core.system.atomic import read_json, write_json_atomic
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 

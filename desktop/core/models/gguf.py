@@ -28,7 +28,8 @@ __all__ = ["GGUFError", "GGUFHeaderIncomplete", "ArraySummary", "TensorInfo", "G
 
 
 class GGUFError(ValueError):
-    """A file Cove refuses to load; str(e) is a one-line message for a person that names the problem (and the file name)."""
+    """A file Cove refuses to load; str(e) is a one-line message for a person that names the problem
+    (and the file name)."""
 
 
 class GGUFHeaderIncomplete(GGUFError):
@@ -351,7 +352,8 @@ def _read_array(r: _Reader, key: str) -> Any:
     remain = r.end - r.pos
     if count > MAX_ARRAY_ELEMENTS or count * size > remain:
         raise GGUFError(f"{r.name} is truncated or corrupt: {label} declares {count:,} elements, which need at "
-                        f"least {format_size(count * size)}, but only {format_size(remain)} remain before the file ends")
+                        f"least {format_size(count * size)}, but only {format_size(remain)} remain before the "
+                        "file ends")
     if etype == _STRING:
         if count <= MAX_STORED_ARRAY:
             return [r.text(MAX_STRING_BYTES, f"element {i} of {label}") for i in range(count)]
@@ -409,7 +411,8 @@ def _check_architecture(r: _Reader, metadata: dict[str, Any], later_part_ok: boo
     if arch == "clip":
         raise GGUFError(f"{r.name} is a vision projector (mmproj) file, not a language model")
     if arch not in SUPPORTED_ARCHITECTURES:
-        raise GGUFError(f"{r.name} uses architecture {_q(arch)}, which this version of Cove's llama.cpp does not support")
+        raise GGUFError(f"{r.name} uses architecture {_q(arch)}, which this version of Cove's llama.cpp "
+                        "does not support")
 
 
 def _read_tensor_info(r: _Reader, index: int, seen: set[str]) -> tuple[str, tuple[int, ...], int, int, int]:

@@ -86,7 +86,7 @@ class Backend:
     error: str = ""
 
     @classmethod
-    def from_report(cls, report: dict[str, Any], cpu: CPUInfo | None = None) -> "Backend":
+    def from_report(cls, report: dict[str, Any], cpu: CPUInfo | None = None) -> Backend:
         """Build from the dict :func:`desktop.core.engine.backends.backend_report` returns."""
         devices = tuple(Device(str(d.get("name", "")), str(d.get("description", "")), str(d.get("type", "")),
                                str(d.get("backend", "")), int(d.get("free", 0)), int(d.get("total", 0)))

@@ -17,6 +17,7 @@ a shared request takes no lock, and repair relies on Windows refusing to rename 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -83,7 +84,7 @@ class FileLock:
             _unlock(fd)
             os.close(fd)
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         if not self.acquire():
             raise BlockingIOError(f"{self.path} is locked by another process")
         return self
@@ -93,10 +94,8 @@ class FileLock:
         self.release()
 
     def __del__(self) -> None:  # a forgotten lock must not outlive its object
-        try:
+        with contextlib.suppress(OSError):
             self.release()
-        except OSError:
-            pass
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

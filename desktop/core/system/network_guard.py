@@ -112,7 +112,7 @@ def install(log: NetworkLog) -> NetworkLog:
     """Start recording (and refusing unrequested) network attempts of this process into ``log``."""
     if not _installed and not getattr(sys, "_cove_guard_hooked", False):
         sys.addaudithook(_hook)
-        sys._cove_guard_hooked = True  # type: ignore[attr-defined] - hooks cannot be removed
+        sys._cove_guard_hooked = True  # type: ignore[attr-defined]  # noqa: SLF001 - hooks cannot be removed
     _installed.append(log)
     return log
 

@@ -154,7 +154,7 @@ def math_to_html(tex: str) -> str:
     marked = _BRACED_SCRIPT.sub(lambda m: (_SUB if m.group(1) == "_" else _SUP) + m.group(2) + _END, tex.strip())
     try:
         text = _LATEX.latex_to_text(marked)
-    except Exception:  # a model's LaTeX can be anything; showing the source is still legible
+    except Exception:  # noqa: BLE001 - a model's LaTeX can be anything; showing the source is still legible
         text = marked
     if not text.strip():
         text = tex.strip()
@@ -167,7 +167,7 @@ def _close_scripts(text: str) -> str:
     out: list[str] = []
     stack: list[str] = []
     for char in text:
-        if char == _SUB or char == _SUP:
+        if char in (_SUB, _SUP):
             tag = "sub" if char == _SUB else "sup"
             stack.append(tag)
             out.append(f"<{tag}>")

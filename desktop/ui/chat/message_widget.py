@@ -10,8 +10,8 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget
 
 from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED, STREAMING, Message
-from desktop.ui.chat.thinking_block import ThinkingBlock
 from desktop.core.text.markdown import MarkdownRenderer, split_blocks
+from desktop.ui.chat.thinking_block import ThinkingBlock
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -175,6 +175,8 @@ class MessageWidget(QFrame):
     def show_reasoning(self, text: str, seconds: float, thinking: bool) -> None:
         """Show a thinking model's reasoning above the answer (live while ``thinking``)."""
         self.thinking.show_reasoning(text, seconds, thinking)
+        if self.status == STREAMING and self.state.text() in ("Writing…", "Thinking…"):
+            self.set_status(STREAMING)  # "Thinking…" until the answer starts
 
     def set_status(self, status: str, detail: str = "") -> None:
         """Show the answer's state under it (nothing for a complete message). An answer that is
