@@ -11,15 +11,38 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.pop("COVE_BASEDIR", None)
 
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
+import faulthandler
+import shutil
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from desktop.core.library.model_library import starter_model_path  # noqa: E402
-from desktop.core.system.paths import AppPaths, app_paths  # noqa: E402
+from desktop.core.library.model_library import starter_model_path
+from desktop.core.system.paths import AppPaths, app_paths
 
 REPO = Path(__file__).resolve().parents[1]
+TERMINAL_STDERR = pytest.StashKey[int]()
+FAULTHANDLER_MARGIN_S = 10.0  # the traceback dump comes this long before a test's own time limit
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep a handle on the terminal's standard error (output capture has not started yet)."""
+    config.stash[TERMINAL_STDERR] = os.dup(2)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.close(config.stash[TERMINAL_STDERR])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that allows itself more than the default time (``@pytest.mark.timeout(seconds)``)
+    gets faulthandler's dump of every thread just before its own limit, not the default one's."""
+    marker = item.get_closest_marker("timeout")
+    if marker is None or not marker.args or not float(item.config.getini("faulthandler_timeout") or 0):
+        return
+    later = max(1.0, float(marker.args[0]) - FAULTHANDLER_MARGIN_S)
+    faulthandler.dump_traceback_later(later, file=item.config.stash[TERMINAL_STDERR])
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +119,7 @@ def fake_hub(starter_model: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def fake_hub_gemma(fake_hub, gemma_model: Path):  # noqa: ANN001
+def fake_hub_gemma(fake_hub, gemma_model: Path):
     """``fake_hub`` also serving the real Gemma 3 270M file as ``GEMMA_REPO``/``GEMMA_FILE``."""
     from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO
 
@@ -123,7 +146,7 @@ def paths(tmp_path: Path, probed_cache: Path) -> AppPaths:
     return p
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Print the reliability figures as one line at the end of the run."""
     from tests.helpers.report import summary_line
 

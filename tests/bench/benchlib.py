@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.cli.bench_measure import stop_process  # noqa: F401 - re-exported for the bench tests
+from desktop.cli.bench_measure import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "test-artifacts" / "bench.txt"
@@ -185,16 +185,16 @@ def spread(values: Sequence[float], digits: int = 1) -> str:
 
 
 # -- GUI-thread probes -----------------------------------------------------------------------------------
-def _qt():  # noqa: ANN202 - lazy import so collection does not need Qt
+def _qt():
     from PySide6 import QtCore
 
     return QtCore
 
 
 class TokenClock:
-    """Records when each ``token`` signal of the generation worker reaches the GUI thread."""
+    """Records when each streamed ``piece`` of the generation service reaches the GUI thread."""
 
-    def __init__(self, worker: Any) -> None:
+    def __init__(self, generation: Any) -> None:
         QtCore = _qt()
 
         class _Receiver(QtCore.QObject):
@@ -203,14 +203,14 @@ class TokenClock:
                 self.times: list[float] = []
                 self.pieces: list[str] = []
 
-            @QtCore.Slot(int, str)
-            def on_token(self, _request_id: int, text: str) -> None:
+            @QtCore.Slot(int, str, str)
+            def on_piece(self, _request_id: int, _kind: str, piece: str) -> None:
                 self.times.append(time.perf_counter())
-                self.pieces.append(text)
+                self.pieces.append(piece)
 
-        self._worker = worker
-        self._receiver = _Receiver()  # lives on the GUI thread: the connection is queued
-        worker.token.connect(self._receiver.on_token)
+        self._generation = generation
+        self._receiver = _Receiver()  # on the GUI thread, where the service re-emits the worker's pieces
+        generation.piece.connect(self._receiver.on_piece)
 
     @property
     def times(self) -> list[float]:
@@ -221,7 +221,7 @@ class TokenClock:
         return "".join(self._receiver.pieces)
 
     def close(self) -> None:
-        self._worker.token.disconnect(self._receiver.on_token)
+        self._generation.piece.disconnect(self._receiver.on_piece)
 
     def wall_tokens_per_s(self) -> float:
         """(pieces - 1) / (last - first), as seen by the GUI thread."""
@@ -267,7 +267,7 @@ def timed_application_class() -> type:
         _depth = 0
         _gui_thread = threading.get_ident()
 
-        def notify(self, receiver: Any, event: Any) -> bool:  # noqa: D401 - Qt override
+        def notify(self, receiver: Any, event: Any) -> bool:
             cls = TimedApplication
             if not cls.recording or threading.get_ident() != cls._gui_thread:
                 return super().notify(receiver, event)
@@ -447,7 +447,7 @@ def raw_chat(llm: Any, messages: list[dict[str, str]], *, max_tokens: int, seed:
     """Stream one chat completion with ``Llama.create_chat_completion(stream=True)``."""
     import llama_cpp.llama_cpp as lib
 
-    ctx = llm._ctx.ctx  # noqa: SLF001 - the perf counters need the raw context
+    ctx = llm._ctx.ctx
     lib.llama_perf_context_reset(ctx)
     times: list[float] = []
     parts: list[str] = []
@@ -473,13 +473,13 @@ def raw_chat(llm: Any, messages: list[dict[str, str]], *, max_tokens: int, seed:
 def runtime_chat(runtime: Any, messages: list[dict[str, str]], settings: Any) -> RawRun:
     """Stream one answer through Cove's own ``Runtime.stream_chat`` on this thread, without the
     GUI (cold KV cache, like :func:`raw_chat` after ``reset()``)."""
-    runtime._llm.reset()  # noqa: SLF001 - a cold prompt, as in the other runs
+    runtime._llm.reset()
     times: list[float] = []
     parts: list[str] = []
     started = time.perf_counter()
     for piece in runtime.stream_chat(messages, settings):
         times.append(time.perf_counter())
-        parts.append(piece)
+        parts.append(piece.text)
     ended = time.perf_counter()
     stats = runtime.last_stats
     wall = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
@@ -557,18 +557,18 @@ def markdown_pieces(model_path: Path, count: int = 500) -> list[str]:
 
 
 class TokenReplayer:
-    """Stands in for ``GenerationService.generate``: a Python thread emits the worker's ``token``
+    """Stands in for ``GenerationService.generate``: a Python thread emits the service's ``piece``
     signals at a fixed rate, then ``finished``, so only the GUI side does work."""
 
-    def __init__(self, worker: Any, pieces: list[str], rate_per_s: float) -> None:
-        self._worker = worker
+    def __init__(self, generation: Any, pieces: list[str], rate_per_s: float) -> None:
+        self._generation = generation
         self._pieces = pieces
         self._interval = 1.0 / rate_per_s
         self._next_id = 1_000_000
         self.thread: threading.Thread | None = None
         self.emitted_at: list[float] = []
 
-    def generate(self, _messages: list, _settings: dict, _message_id: int) -> int:
+    def generate(self, _messages: list, _settings: dict, _message_id: int, _conversation_id: int = 0) -> int:
         self._next_id += 1
         request_id = self._next_id
         self.thread = threading.Thread(target=self._run, args=(request_id,), name="bench-replay", daemon=True)
@@ -583,11 +583,11 @@ class TokenReplayer:
             if delay > 0:
                 time.sleep(delay)
             self.emitted_at.append(time.perf_counter())
-            self._worker.token.emit(request_id, piece)
+            self._generation.piece.emit(request_id, "answer", piece)
         elapsed = time.perf_counter() - start
         stats = {"completion_tokens": len(self._pieces), "decode_tokens_per_s": len(self._pieces) / elapsed,
                  "time_to_first_token_s": 0.0, "context_used": 0, "context_size": 0, "stop_reason": "length"}
-        self._worker.finished.emit(request_id, "complete", stats)
+        self._generation.finished.emit(request_id, "complete", stats)
 
 
 # -- subprocesses -------------------------------------------------------------------------------------
@@ -650,8 +650,9 @@ def spawn_cove(basedir: Path, *, safe_mode: bool, timeout_s: float = 60.0) -> Sp
 
     def pump() -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.put((time.perf_counter(), line.rstrip("\n")))
+        with proc.stderr:  # the pump owns the pipe: closed once the child has gone
+            for line in proc.stderr:
+                lines.put((time.perf_counter(), line.rstrip("\n")))
         lines.put((time.perf_counter(), None))
 
     threading.Thread(target=pump, name="bench-stderr", daemon=True).start()

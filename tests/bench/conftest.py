@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import benchlib
 import pytest
 
-import benchlib
+from tests.gui.conftest import cove, start_cove  # noqa: F401 - the app fixtures of tests/gui, found by name
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -36,7 +37,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=benches)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if not benchlib.RESULTS:
         return
     table = benchlib.format_table(benchlib.RESULTS)

@@ -17,14 +17,15 @@ import random
 import time
 
 import pytest
-
 from benchlib import median, proc_status, record, spawn_cove, spread, stop_process
+
 from desktop.core.conversations.recovery import open_store_with_recovery
-from desktop.core.system.paths import app_paths
 from desktop.core.conversations.store import Store
+from desktop.core.system.paths import app_paths
 from tests.helpers.big_database import build_big_database
 
-pytestmark = pytest.mark.bench
+# Benchmarks take minutes on a shared machine: more than the default per-test limit.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 
 SECTION = "conversations (1,000 x 100)"
 TARGET_MS = 50.0
@@ -34,7 +35,7 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def test_open_and_search_a_large_database(tmp_path) -> None:  # noqa: ANN001
+def test_open_and_search_a_large_database(tmp_path) -> None:
     big = build_big_database(tmp_path / "cove.sqlite3")
     record(SECTION, "build (executemany, one transaction)", big.build_s, "s", note="100,000 messages")
     started = time.perf_counter()
@@ -82,7 +83,7 @@ def test_open_and_search_a_large_database(tmp_path) -> None:  # noqa: ANN001
         store.close()
 
 
-def test_startup_with_a_large_database(tmp_path) -> None:  # noqa: ANN001
+def test_startup_with_a_large_database(tmp_path) -> None:
     variants = {"empty": app_paths(tmp_path / "empty").ensure(), "large": app_paths(tmp_path / "large").ensure()}
     Store(variants["empty"].database).close()
     build_big_database(variants["large"].database)

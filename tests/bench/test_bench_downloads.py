@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
+from benchlib import LoopMonitor, median, percentile, record, spread
 from PySide6.QtCore import Qt
 
-from benchlib import LoopMonitor, median, percentile, record, spread
 from desktop.core.downloads.download import download_model
 from desktop.core.hub.client import HubClient
 from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO
-from tests.gui.conftest import start_app
 
-pytestmark = pytest.mark.bench
+# Benchmarks take minutes on a shared machine: more than the default per-test limit.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 SECTION = "downloads (loopback fake Hub, Gemma 3 270M, 253 MB)"
 ROUNDS = 3
 
@@ -43,7 +43,7 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def hub_process(gemma_model: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def hub_process(gemma_model: Path, monkeypatch: pytest.MonkeyPatch):
     """The fake Hub in a process of its own, as a real server is: curl and Cove then compete with
     it for nothing but the loopback (in-process, its Python thread would share Cove's GIL)."""
     import huggingface_hub.constants
@@ -59,6 +59,7 @@ def hub_process(gemma_model: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: AN
     yield url
     child.stdin.close()
     child.wait(10)
+    child.stdout.close()
 
 
 def test_download_throughput_vs_curl(hub_process: str, gemma_model: Path, tmp_path: Path) -> None:
@@ -98,27 +99,23 @@ def test_download_throughput_vs_curl(hub_process: str, gemma_model: Path, tmp_pa
     record(SECTION, "ratio Cove / (curl | tee | sha256sum)", median(cove) / median(verified), "", digits=2)
 
 
-def test_gui_stall_while_downloading(qtbot, paths, fake_hub_gemma) -> None:  # noqa: ANN001
+def test_gui_stall_while_downloading(qtbot, start_cove, fake_hub_gemma) -> None:
     fake_hub_gemma.misbehave(GEMMA_REPO, GEMMA_FILE, throttle=50_000_000)  # ~5 s of steady progress
-    app = start_app(qtbot, paths, wait_model=False, safe_mode=True)
+    app = start_cove(wait_model=False, safe_mode=True)
+    qtbot.mouseClick(app.window.models_button, Qt.MouseButton.LeftButton)
+    pane = app.window.models_dialog.download_pane
+    with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):
+        pane.open_repo(GEMMA_REPO)
+    row = next(r for r in range(pane.files.rowCount()) if pane.files.item(r, 0).text().startswith(GEMMA_FILE))
+    qtbot.waitUntil(lambda: pane.verdict_text(GEMMA_FILE) != "checking…", timeout=30_000)
+    monitor = LoopMonitor()
+    monitor.start()
     try:
-        qtbot.mouseClick(app.window.models_button, Qt.MouseButton.LeftButton)
-        pane = app.window.models_dialog.download_pane
-        with qtbot.waitSignal(pane.hub.repo_loaded, timeout=30_000):
-            pane.open_repo(GEMMA_REPO)
-        row = next(r for r in range(pane.files.rowCount()) if pane.files.item(r, 0).text().startswith(GEMMA_FILE))
-        qtbot.waitUntil(lambda: pane.verdict_text(GEMMA_FILE) != "checking…", timeout=30_000)
-        monitor = LoopMonitor()
-        monitor.start()
-        try:
-            qtbot.mouseClick(pane.files.cellWidget(row, 4), Qt.MouseButton.LeftButton)
-            qtbot.waitUntil(lambda: any(r.item.state == "done" for r in pane.queue_view.rows.values()),
-                            timeout=120_000)
-        finally:
-            report = monitor.stop()
+        qtbot.mouseClick(pane.files.cellWidget(row, 4), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: any(r.item.state == "done" for r in pane.queue_view.rows.values()),
+                        timeout=120_000)
     finally:
-        app.window.close()
-        app.shutdown()
+        report = monitor.stop()
     gaps = report.heartbeat_gaps_ms
     worst = max(gaps)
     record(SECTION, "GUI longest event-loop stall during the download", worst, "ms", target="< 16",

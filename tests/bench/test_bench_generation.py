@@ -5,7 +5,7 @@
    without the GUI; 3 alternating rounds (``COVE_BENCH_RUNS=7`` for tighter medians).
 2. Time to first token, Cove (worker and GUI side) and raw.
 3. The longest GUI event-loop stall while a Markdown answer streams: a real model answer, and a
-   synthetic 500-token replay through the worker's ``token`` signal at 150 tokens/s; plus the
+   synthetic 500-token replay through the generation service's ``piece`` signal at 150 tokens/s; plus the
    cost of one streaming update for longer answers and of the first code block of a session.
 
 Figures are printed (``-s``) and collected into the summary table; nothing here fails on speed.
@@ -17,14 +17,29 @@ import os
 import time
 from dataclasses import asdict
 
-import pytest
-
 import benchlib
-from benchlib import (SEED, TEMPERATURE, CallTimer, CpuWatch, LoopMonitor, TokenClock, TokenReplayer, markdown_pieces,
-                      median, note, percentile, raw_chat, record, runtime_chat, send_and_wait, spread)
-from tests.gui.conftest import start_app
+import pytest
+from benchlib import (
+    SEED,
+    TEMPERATURE,
+    CallTimer,
+    CpuWatch,
+    LoopMonitor,
+    TokenClock,
+    TokenReplayer,
+    markdown_pieces,
+    median,
+    note,
+    percentile,
+    raw_chat,
+    record,
+    runtime_chat,
+    send_and_wait,
+    spread,
+)
 
-pytestmark = pytest.mark.bench
+# Benchmarks take minutes on a shared machine: more than the default per-test limit.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 
 RUNS = max(1, int(os.environ.get("COVE_BENCH_RUNS", "3")))  # more runs, tighter figures
 DECODE_MAX_TOKENS = 256
@@ -42,17 +57,12 @@ FRAME_MS = 16.0
 PAUSE_MS = 500
 
 
-def _close(app) -> None:  # noqa: ANN001
-    app.window.close()
-    app.shutdown()
-
-
-def _cove_answer(qtbot, app, prompt: str) -> dict:  # noqa: ANN001
+def _cove_answer(qtbot, app, prompt: str) -> dict:
     """One answer through the window, from a cold KV cache; returns its figures."""
     app.controller.new_conversation()
     # Cold prompt, like the raw run after reset(): otherwise llama-cpp-python reuses the prefix.
-    app.generation.worker._runtime._llm.reset()  # noqa: SLF001 - the worker is idle here
-    clock = TokenClock(app.generation.worker)
+    app.generation._worker._runtime._llm.reset()
+    clock = TokenClock(app.generation)
     try:
         pressed, (message_id, status, stats) = send_and_wait(qtbot, app, prompt, ANSWER_TIMEOUT_MS)
     finally:
@@ -68,13 +78,13 @@ def _cove_answer(qtbot, app, prompt: str) -> dict:  # noqa: ANN001
     }
 
 
-def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_model):  # noqa: ANN001
+def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, start_cove, starter_model):
     import llama_cpp
 
 
     load_before = os.getloadavg()[0]
     watch = CpuWatch()
-    app = start_app(qtbot, paths)
+    app = start_cove()
     raw = bare = None
     try:
         gen = app.controller.settings.generation
@@ -84,11 +94,11 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
         assert n_ctx == 4096, info
         # The same weight-repacking choice as Cove's probe made: llama-cpp-python's default (on)
         # segfaults on CPUs with AMX, which would take the benchmark down with it.
-        from desktop.core.engine.runtime import _model_params
+        from desktop.core.engine.llama_params import model_params
 
-        raw_default_repack = bool(info.get("repacking", True))
+        raw_default_repack = bool(info["repacking"])  # the probe's verdict, never a default that can crash
         # llama-cpp-python's defaults otherwise (n_batch 512, as Cove's min(512, n_ctx)).
-        with _model_params(use_extra_bufts=raw_default_repack):
+        with model_params(use_extra_bufts=raw_default_repack, chat_formatter=True):
             raw = llama_cpp.Llama(model_path=str(starter_model), n_ctx=n_ctx, n_threads=threads,
                                   n_threads_batch=threads, verbose=False)
         sampling = dict(seed=SEED, temperature=TEMPERATURE, top_p=gen.top_p, top_k=gen.top_k, min_p=gen.min_p,
@@ -99,7 +109,7 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
         from desktop.core.system.settings import GenerationSettings
 
         bare = Runtime(starter_model, LoadConfig(n_ctx=n_ctx, n_threads=threads,
-                                                 use_extra_bufts=bool(info.get("repacking", True))))
+                                                 use_extra_bufts=raw_default_repack))
         bare_settings = GenerationSettings.from_dict({**asdict(gen), "max_tokens": DECODE_MAX_TOKENS})
 
         # Warm-up, not counted: first-use costs (page faults on the mmapped weights, thread pools).
@@ -138,7 +148,6 @@ def test_decode_speed_and_first_token_vs_raw_llama_cpp(qtbot, paths, starter_mod
             raw.close()
         if bare is not None:
             bare.close()
-        _close(app)
 
     # The measurement happened.
     for c in cove_runs:
@@ -228,7 +237,7 @@ def _stall_figures(sec: str, label: str, report: benchlib.LoopReport, first_toke
                                            f"events {report.worst_events(0.0, 2)}")
 
 
-def _paint_timer(controller):  # noqa: ANN001, ANN202
+def _paint_timer(controller):
     """The controller's coalescing repaint timer: each timeout is one whole streaming repaint."""
     from PySide6.QtCore import QTimer
 
@@ -257,81 +266,78 @@ def _repaint_figures(sec: str, label: str, report: benchlib.LoopReport, render: 
     return repaints
 
 
-def test_event_loop_stalls_while_streaming_markdown(qtbot, paths, starter_model, monkeypatch):  # noqa: ANN001
+def test_event_loop_stalls_while_streaming_markdown(qtbot, start_cove, starter_model, monkeypatch):
     from desktop.core.text.markdown import MarkdownRenderer
 
     render = CallTimer(monkeypatch, MarkdownRenderer, "render")
     watch = CpuWatch()
-    app = start_app(qtbot, paths)
+    app = start_cove()
     sec = "3 GUI stall"
+    gen = app.controller.settings.generation
+    gen.seed, gen.temperature, gen.max_tokens = MARKDOWN_SEED, TEMPERATURE, MARKDOWN_MAX_TOKENS
+    generation = app.generation
+    watched = {"repaint": _paint_timer(app.controller), "controller": app.controller}
+
+    # -- a real answer from the model ------------------------------------------------------------
+    monitor = LoopMonitor()
+    clock = TokenClock(generation)
     try:
-        gen = app.controller.settings.generation
-        gen.seed, gen.temperature, gen.max_tokens = MARKDOWN_SEED, TEMPERATURE, MARKDOWN_MAX_TOKENS
-        worker = app.generation.worker
-        watched = {"repaint": _paint_timer(app.controller), "controller": app.controller}
-
-        # -- a real answer from the model ------------------------------------------------------------
-        monitor = LoopMonitor()
-        clock = TokenClock(worker)
-        try:
-            _pressed, (message_id, status, stats) = send_and_wait(
-                qtbot, app, MARKDOWN_PROMPT, ANSWER_TIMEOUT_MS, before_enter=lambda: monitor.start(watched))
-            qtbot.wait(200)  # the layout and paint that follow the last update
-        finally:
-            report = monitor.stop()
-            clock.close()
-        assert status == "complete" and stats["completion_tokens"] > 1, (status, stats)
-        assert clock.times, "no token reached the GUI"
-        text = app.window.chat_view.widget_for(message_id).text
-        features = [name for name, present in (("heading", "#" in text), ("list", "\n- " in text or "\n* " in text),
-                                               ("table", "|" in text), ("code block", "```" in text)) if present]
-        record(sec, "real answer", f"{stats['completion_tokens']} tokens, {len(text)} chars, "
-                                   f"stop '{stats['stop_reason']}', {stats['decode_tokens_per_s']:.1f} tok/s",
-               note="has " + (", ".join(features) or "no markdown"))
-        _stall_figures(sec, "real", report, clock.times[0])
-        _repaint_figures(sec, "real", report, render)
-        if stats["completion_tokens"] < MARKDOWN_MAX_TOKENS:
-            note(f"the model stopped after {stats['completion_tokens']} of {MARKDOWN_MAX_TOKENS} tokens "
-                 f"({stats['stop_reason']}); the synthetic replay covers the full 500 tokens")
-
-        # -- synthetic: 500 Markdown tokens through the worker's token signal at 150/s ----------------
-        pieces = markdown_pieces(starter_model, MARKDOWN_MAX_TOKENS)
-        assert len(pieces) == MARKDOWN_MAX_TOKENS
-        replayer = TokenReplayer(worker, pieces, REPLAY_RATE)
-        monkeypatch.setattr(app.generation, "generate", replayer.generate)
-        app.controller.new_conversation()
-        render.reset()
-        monitor = LoopMonitor()
-        clock = TokenClock(worker)
-        try:
-            _pressed, (message_id, status, stats) = send_and_wait(
-                qtbot, app, "Replay a markdown answer.", 60_000, before_enter=lambda: monitor.start(watched))
-            qtbot.wait(200)
-        finally:
-            report = monitor.stop()
-            clock.close()
-        text = app.window.chat_view.widget_for(message_id).text
-        assert status == "complete" and text == "".join(pieces)
-        assert len(clock.times) == MARKDOWN_MAX_TOKENS
-        record(sec, "synthetic replay", f"{len(pieces)} tokens, {len(text)} chars at "
-                                        f"{stats['decode_tokens_per_s']:.0f} tok/s",
-               note=f"GUI received {clock.wall_tokens_per_s():.0f} tok/s")
-        _stall_figures(sec, "synthetic", report, clock.times[0], prefill=False)
-        if report.event_timing:
-            assert _repaint_figures(sec, "synthetic", report, render), "the answer was never repainted"
-        watch.record(sec)
+        _pressed, (message_id, status, stats) = send_and_wait(
+            qtbot, app, MARKDOWN_PROMPT, ANSWER_TIMEOUT_MS, before_enter=lambda: monitor.start(watched))
+        qtbot.wait(200)  # the layout and paint that follow the last update
     finally:
-        _close(app)
+        report = monitor.stop()
+        clock.close()
+    assert status == "complete" and stats["completion_tokens"] > 1, (status, stats)
+    assert clock.times, "no token reached the GUI"
+    text = app.window.chat_view.widget_for(message_id).text
+    features = [name for name, present in (("heading", "#" in text), ("list", "\n- " in text or "\n* " in text),
+                                           ("table", "|" in text), ("code block", "```" in text)) if present]
+    record(sec, "real answer", f"{stats['completion_tokens']} tokens, {len(text)} chars, "
+                               f"stop '{stats['stop_reason']}', {stats['decode_tokens_per_s']:.1f} tok/s",
+           note="has " + (", ".join(features) or "no markdown"))
+    _stall_figures(sec, "real", report, clock.times[0])
+    _repaint_figures(sec, "real", report, render)
+    if stats["completion_tokens"] < MARKDOWN_MAX_TOKENS:
+        note(f"the model stopped after {stats['completion_tokens']} of {MARKDOWN_MAX_TOKENS} tokens "
+             f"({stats['stop_reason']}); the synthetic replay covers the full 500 tokens")
+
+    # -- synthetic: 500 Markdown tokens through the service's piece signal at 150/s ---------------
+    pieces = markdown_pieces(starter_model, MARKDOWN_MAX_TOKENS)
+    assert len(pieces) == MARKDOWN_MAX_TOKENS
+    replayer = TokenReplayer(generation, pieces, REPLAY_RATE)
+    monkeypatch.setattr(app.generation, "generate", replayer.generate)
+    app.controller.new_conversation()
+    render.reset()
+    monitor = LoopMonitor()
+    clock = TokenClock(generation)
+    try:
+        _pressed, (message_id, status, stats) = send_and_wait(
+            qtbot, app, "Replay a markdown answer.", 60_000, before_enter=lambda: monitor.start(watched))
+        qtbot.wait(200)
+    finally:
+        report = monitor.stop()
+        clock.close()
+    text = app.window.chat_view.widget_for(message_id).text
+    assert status == "complete" and text == "".join(pieces)
+    assert len(clock.times) == MARKDOWN_MAX_TOKENS
+    record(sec, "synthetic replay", f"{len(pieces)} tokens, {len(text)} chars at "
+                                    f"{stats['decode_tokens_per_s']:.0f} tok/s",
+           note=f"GUI received {clock.wall_tokens_per_s():.0f} tok/s")
+    _stall_figures(sec, "synthetic", report, clock.times[0], prefill=False)
+    if report.event_timing:
+        assert _repaint_figures(sec, "synthetic", report, render), "the answer was never repainted"
+    watch.record(sec)
 
 
-def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
+def test_repaint_cost_grows_with_answer_length(qtbot):
     """What one streaming update (``ChatView.update_text`` and the layout and paint it causes)
-    costs once the answer is longer than the 500-token replay, and what ``finish_text`` costs at
-    the end. The controller sends an update at most every 33 ms while tokens arrive."""
+    costs once the answer is longer than the 500-token replay, and what the last update (the whole
+    answer) costs at the end. The controller sends an update at most every 33 ms while tokens arrive."""
     from PySide6.QtWidgets import QApplication
 
-    from desktop.core.text.markdown import LIGHT, MarkdownRenderer
     from desktop.core.conversations.store import STREAMING, Message
+    from desktop.core.text.markdown import LIGHT, MarkdownRenderer
     from desktop.ui.chat.chat_view import ChatView
 
     def settle() -> float:
@@ -357,7 +363,7 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
             view.update_text(1, text[:end])
             update_ms.append((time.perf_counter() - t0) * 1000.0 + settle())
         t0 = time.perf_counter()
-        view.finish_text(1, text) if hasattr(view, "finish_text") else view.update_text(1, text)
+        view.update_text(1, text)
         finish_ms = (time.perf_counter() - t0) * 1000.0 + settle()
         figures.append((len(text), update_ms, finish_ms))
         view.close()
@@ -366,7 +372,7 @@ def test_repaint_cost_grows_with_answer_length(qtbot):  # noqa: ANN001
         last = median(update_ms[-10:])
         record("3 GUI stall", f"streaming update at {chars} chars (median of last 10)", last, "ms",
                target="< 16 ms", ok=last < FRAME_MS,
-               note=f"max {max(update_ms):.1f} ms over {len(update_ms)} updates; finish_text {finish_ms:.1f} ms")
+               note=f"max {max(update_ms):.1f} ms over {len(update_ms)} updates; last update {finish_ms:.1f} ms")
 
 
 COLD_RENDER_SCRIPT = r"""

@@ -12,11 +12,12 @@ import shutil
 import time
 
 import pytest
-
 from benchlib import CpuWatch, maps_mention, median, proc_status, record, spawn_cove, spread, stop_process
+
 from desktop.core.system.paths import app_paths
 
-pytestmark = pytest.mark.bench
+# Benchmarks take minutes on a shared machine: more than the default per-test limit.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 
 RUNS = 3
 READY_TARGET_S = 1.5
@@ -24,7 +25,7 @@ IDLE_RSS_TARGET_MB = 150.0
 MODEL_LOAD_TIMEOUT_S = 120.0
 
 
-def _wait_model_ready(child, model_name: str, marker, timeout_s: float) -> float:  # noqa: ANN001
+def _wait_model_ready(child, model_name: str, marker, timeout_s: float) -> float:
     """Seconds from spawn until the model is loaded: Cove's 'cove: model ready' line
     (COVE_REPORT_READY), or, for a build that does not print it, the model file mapped and the
     crash marker (present only while loading) gone."""
@@ -46,7 +47,7 @@ def _wait_model_ready(child, model_name: str, marker, timeout_s: float) -> float
                          f"stderr: {child.stderr_lines[-10:]}")
 
 
-def test_startup_time_and_resident_memory(tmp_path, probed_cache, starter_model):  # noqa: ANN001
+def test_startup_time_and_resident_memory(tmp_path, probed_cache, starter_model):
     ready: dict[str, list[float]] = {"safe": [], "normal": []}
     cold: dict[str, float] = {}
     idle_rss: list[dict[str, int]] = []

@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from benchlib import median, record, spread
+
 from desktop.core.engine.runtime import LoadConfig, Runtime
 from desktop.core.engine.thinking_format import TAGS, ThinkingFormat
 from desktop.core.system.settings import GenerationSettings

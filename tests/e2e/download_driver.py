@@ -11,11 +11,11 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-from desktop.app import CoveApp  # noqa: E402
-from desktop.core.system.paths import app_paths  # noqa: E402
+from desktop.app import CoveApp
+from desktop.core.system.paths import app_paths
 
 
 def main() -> None:

@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from desktop import __version__
 from desktop.core.conversations.store import COMPLETE, Store
 
+pytestmark = pytest.mark.e2e
 
-def cove(paths, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:  # noqa: ANN001
+
+def cove(paths, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, COVE_BASEDIR=str(paths.data_dir.parent))
     return subprocess.run([sys.executable, "-m", "desktop", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, input=input)

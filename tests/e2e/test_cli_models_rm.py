@@ -13,6 +13,8 @@ import pytest
 from desktop.core.system.paths import AppPaths, app_paths
 from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def home(tmp_path: Path) -> AppPaths:
@@ -41,7 +43,7 @@ def test_rm_asks_then_deletes_a_models_folder_model(home: AppPaths, starter_mode
 
     done = cove(home, "models", "rm", "copy.Q4_1", input="y\n")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "deleted copy.Q4_1 (98 MB freed)\n"
+    assert done.stdout == "deleted copy.Q4_1 (98.4 MB freed)\n"
     assert not model.exists() and not (home.models_dir / "owner").exists()
     assert "copy.Q4_1" not in cove(home, "models").stdout
 

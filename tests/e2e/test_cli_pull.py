@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO
 
+pytestmark = pytest.mark.e2e
 MB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,6 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+BENCH_TIMEOUT_S = 1800
+# End to end; the command takes minutes, so the test allows itself a little more than the command.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BENCH_TIMEOUT_S + 120)]
 MODELS = ("SmolLM2-135M", "Gemma-3-270M")
 PER_MODEL_ROWS = ("decode, Cove Runtime", "decode, raw, repacking off", "prompt, Cove Runtime",
                   "prompt, raw, repacking off", "first token, turn 1", "first token, turn 2", "first token, turn 10",
@@ -29,7 +34,7 @@ def cells(line: str) -> list[str]:
 def test_cove_bench_quick_prints_the_table(tmp_path: Path, gemma_model: Path, starter_model: Path) -> None:
     env = dict(os.environ, COVE_BENCH_GEMMA=str(gemma_model), COVE_BASEDIR=str(tmp_path / "cove"))
     done = subprocess.run([sys.executable, "-m", "desktop", "bench", "--quick"], capture_output=True, text=True,
-                          env=env, timeout=1800, stdin=subprocess.DEVNULL)
+                          env=env, timeout=BENCH_TIMEOUT_S, stdin=subprocess.DEVNULL)
     print(done.stdout)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()

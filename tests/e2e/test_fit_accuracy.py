@@ -26,12 +26,13 @@ from pathlib import Path
 import pytest
 
 from desktop.cli.bench_measure import measure_memory
+from desktop.core.engine.probe import probe_model
 from desktop.core.models.fit import estimate
 from desktop.core.models.gguf import read_gguf
 from desktop.core.system.hardware import cpu_info
-from desktop.core.engine.probe import probe_model
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")]
 TOLERANCE = 0.20
 CONTEXTS = (2048, 8192)  # 8192: beyond Cove's default cap for SmolLM2, within its trained 8192
 MIB = 1 << 20

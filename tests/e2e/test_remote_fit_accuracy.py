@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from desktop.cli.bench_measure import measure_memory
-from desktop.core.system.hardware import detect
-from desktop.core.hub.client import HubClient
-from desktop.core.models.names import group_files
 from desktop.core.engine.probe import probe_model
-from desktop.core.system.settings import AccelerationSettings
+from desktop.core.hub.client import HubClient
 from desktop.core.hub.remote_fit import default_context, fit_estimate, fit_verdict, remote_info
+from desktop.core.models.names import group_files
+from desktop.core.system.hardware import detect
+from desktop.core.system.settings import AccelerationSettings
 from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO
 
 pytestmark = [pytest.mark.e2e,

@@ -12,7 +12,7 @@ from desktop.core.conversations.store import COMPLETE
 from tests.gui.conftest import ask
 
 
-def choose_in_file_dialog(qtbot, app, path: Path) -> None:  # noqa: ANN001
+def choose_in_file_dialog(qtbot, app, path: Path) -> None:
     """Click 'Open model…', pick ``path`` in the real (Qt) file dialog and press Open."""
     qtbot.mouseClick(app.window.open_model_button, Qt.MouseButton.LeftButton)
     dialog = app.window.file_dialog
@@ -22,7 +22,7 @@ def choose_in_file_dialog(qtbot, app, path: Path) -> None:  # noqa: ANN001
     dialog.accept()
 
 
-def drop_on_window(app, path: Path) -> None:  # noqa: ANN001
+def drop_on_window(app, path: Path) -> None:
     """Drop ``path`` on the window as a file manager would."""
     from PySide6.QtCore import QMimeData, QPoint, QUrl
     from PySide6.QtGui import QDropEvent
@@ -34,7 +34,7 @@ def drop_on_window(app, path: Path) -> None:  # noqa: ANN001
     app.window.dropEvent(event)
 
 
-def pick_vanished_library_model(qtbot, app, path: Path, starter_model: Path) -> None:  # noqa: ANN001
+def pick_vanished_library_model(qtbot, app, path: Path, starter_model: Path) -> None:
     """A model in the picker whose file was deleted since it was listed."""
     path.write_bytes(b"")
     app.library.remember(path)
@@ -63,7 +63,7 @@ def make_cases(tmp_path: Path, starter_model: Path) -> dict[str, tuple[Path, str
     }
 
 
-def act(qtbot, app, case: str, path: Path, starter_model: Path) -> None:  # noqa: ANN001
+def act(qtbot, app, case: str, path: Path, starter_model: Path) -> None:
     if case in ("not gguf", "truncated"):
         choose_in_file_dialog(qtbot, app, path)
     elif case == "directory":

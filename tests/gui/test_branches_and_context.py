@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask, start_app
+from tests.gui.conftest import ANSWER_TIMEOUT_MS, ask
 
 
-def regenerate(qtbot, app) -> int:  # noqa: ANN001
+def regenerate(qtbot, app) -> int:
     with qtbot.waitSignal(app.controller.answer_finished, timeout=ANSWER_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(app.window.regenerate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: app.window.chat_view.message_widgets()[-1].version_text() != "", timeout=5_000)
     return blocker.args[0]
 
 
-def test_regenerated_answers_are_versions_that_can_be_walked_and_survive_restart(qtbot, paths):
-    app = start_app(qtbot, paths)
+def test_regenerated_answers_are_versions_that_can_be_walked_and_survive_restart(qtbot, start_cove):
+    app = start_cove()
     gen = app.controller.settings.generation
     gen.max_tokens, gen.temperature, gen.seed = 24, 1.0, 11
     first_id, _s, _st = ask(qtbot, app, "Invent a name for a boat.")
@@ -33,15 +33,13 @@ def test_regenerated_answers_are_versions_that_can_be_walked_and_survive_restart
     app.window.close()
     app.shutdown()
 
-    again = start_app(qtbot, paths)  # the shown version and the other one survive a restart
+    again = start_cove()  # the shown version and the other one survive a restart
     qtbot.waitUntil(lambda: len(again.window.chat_view.message_widgets()) == 2, timeout=10_000)
     shown = again.window.chat_view.message_widgets()[-1]
     assert shown.message.id == first_id and shown.version_text() == "1/2"
     qtbot.mouseClick(shown.next_version, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: again.window.chat_view.message_widgets()[-1].message.id == second_id, timeout=5_000)
     assert again.window.chat_view.message_widgets()[-1].text == second_text
-    again.window.close()
-    again.shutdown()
 
 
 def test_editing_a_question_keeps_the_original_as_a_version(qtbot, cove):
@@ -72,9 +70,10 @@ def test_a_conversation_three_times_longer_than_the_context_keeps_answering(qtbo
     turn = 0
     while total < 3 * 256:
         turn += 1
-        _id, status, stats = ask(qtbot, cove, f"Question {turn}: tell me a fact about the number {turn}.")
+        question = f"Question {turn}: tell me a fact about the number {turn}."
+        _id, status, stats = ask(qtbot, cove, question)
         assert status == "complete" and stats["completion_tokens"] > 0
-        total = sum(len(m.content) for m in cove.window.chat_view._messages) // 4  # ~4 characters a token
+        total += len(question) // 4 + stats["completion_tokens"]  # ~4 characters a token
     assert stats["dropped_messages"] > 0
     marker = cove.window.chat_view.context_marker
     assert marker.isVisible() and "no longer fit" in marker.text()

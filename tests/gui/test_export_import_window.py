@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-
 from tests.gui.conftest import ask
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
-def choose_file(qtbot, window, path: Path) -> None:  # noqa: ANN001
+def choose_file(qtbot, window, path: Path) -> None:
     """Type a path into the (non-native) file dialog that just opened and accept it."""
     dialog = window.file_dialog
     assert dialog is not None and dialog.isVisible()

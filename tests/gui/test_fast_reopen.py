@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import ask, start_app
+from tests.gui.conftest import ask
 
 QUESTIONS = ["Describe the water cycle in detail.", "Now explain how clouds form.",
              "What about rain and snow?", "And how do rivers reach the sea?"]
 
 
-def test_reopening_a_long_conversation_evaluates_only_the_new_turn(qtbot, paths):
-    app = start_app(qtbot, paths)
+def test_reopening_a_long_conversation_evaluates_only_the_new_turn(qtbot, paths, start_cove):
+    app = start_cove()
     app.controller.settings.generation.max_tokens = 80
     app.controller.settings.generation.seed = 2
     turns = [ask(qtbot, app, q)[2] for q in QUESTIONS]
@@ -24,7 +24,7 @@ def test_reopening_a_long_conversation_evaluates_only_the_new_turn(qtbot, paths)
     app.window.close()
     app.shutdown()
 
-    again = start_app(qtbot, paths)
+    again = start_cove()
     again.controller.settings.generation.max_tokens = 40
     again.controller.open_conversation(long_id)
     qtbot.waitUntil(lambda: len(again.window.chat_view.message_widgets()) == 2 * len(QUESTIONS), timeout=10_000)
@@ -43,5 +43,3 @@ def test_reopening_a_long_conversation_evaluates_only_the_new_turn(qtbot, paths)
     # Deleting the conversation deletes its cache too: it holds the conversation's tokens.
     again.controller.delete_conversation(long_id)
     qtbot.waitUntil(lambda: not paths.kv_state(long_id).exists(), timeout=5_000)
-    again.window.close()
-    again.shutdown()

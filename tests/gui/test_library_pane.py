@@ -14,15 +14,15 @@ from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings, load_settings
 from desktop.services.library_service import LibraryService
 from desktop.ui.models.library_pane import COLUMNS, LibraryPane
-from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 from tests.helpers.templated_model import with_template
+from tests.unit.core.library.test_hf_cache import SHA_NEW, cache_file
 
 TASK_TIMEOUT_MS = 90_000  # an import probes the model in a child process
 COPY_NAME = "SmolLM2-135M-Instruct.Q4_1"
 
 
 @pytest.fixture
-def pane(qtbot, paths: AppPaths, tmp_path: Path) -> Iterator[LibraryPane]:  # noqa: ANN001
+def pane(qtbot, paths: AppPaths, tmp_path: Path) -> Iterator[LibraryPane]:
     settings = Settings()
     service = LibraryService(paths, settings, library=ModelLibrary(paths, settings, hf_cache=tmp_path / "hub"))
     widget = LibraryPane(service)
@@ -44,7 +44,7 @@ def names(pane: LibraryPane) -> list[str]:
     return [pane.table.item(r, 0).text() for r in range(pane.table.rowCount())]
 
 
-def run_task(qtbot, pane: LibraryPane, start) -> str:  # noqa: ANN001
+def run_task(qtbot, pane: LibraryPane, start) -> str:
     """Start a task with ``start()``; wait for it and the listing after it; return its message."""
     service, messages = pane.service, []
     service.done.connect(messages.append)
@@ -56,7 +56,7 @@ def run_task(qtbot, pane: LibraryPane, start) -> str:  # noqa: ANN001
     return messages[0]
 
 
-def import_through_dialog(qtbot, pane: LibraryPane, path: Path, link: bool) -> str:  # noqa: ANN001
+def import_through_dialog(qtbot, pane: LibraryPane, path: Path, link: bool) -> str:
     def start() -> None:
         (pane.link_button if link else pane.copy_button).click()
         assert pane.file_dialog is not None and pane.file_dialog.isVisible()
@@ -81,7 +81,7 @@ def test_starter_listed_with_its_metadata_and_disk_use(pane: LibraryPane, starte
     assert pane.selected_item().entry.path == starter_model  # the selection survives the re-listing
 
 
-def test_copy_in_shows_progress_then_the_model(qtbot, pane: LibraryPane, starter_model: Path) -> None:  # noqa: ANN001
+def test_copy_in_shows_progress_then_the_model(qtbot, pane: LibraryPane, starter_model: Path) -> None:
     progress: list[tuple[int, int]] = []
     pane.service.progress.connect(lambda done, total: progress.append((done, total)))
     message = import_through_dialog(qtbot, pane, starter_model, link=False)
@@ -97,7 +97,7 @@ def test_copy_in_shows_progress_then_the_model(qtbot, pane: LibraryPane, starter
     assert not pane.progress.isVisible()
 
 
-def test_a_thinking_model_is_shown_as_one(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
+def test_a_thinking_model_is_shown_as_one(qtbot, pane: LibraryPane, tmp_path: Path,
                                          starter_model: Path) -> None:
     thinker = with_template(starter_model, "Qwen-QwQ-32B", tmp_path / "mine" / "smol-qwq.gguf")
     import_through_dialog(qtbot, pane, thinker, link=True)
@@ -107,7 +107,7 @@ def test_a_thinking_model_is_shown_as_one(qtbot, pane: LibraryPane, tmp_path: Pa
     assert row(pane, "smol-qwen3")["Thinking"] == "thinks · can switch off"
 
 
-def test_thinking_markers_for_a_model_are_asked_and_shown(qtbot, pane: LibraryPane) -> None:  # noqa: ANN001
+def test_thinking_markers_for_a_model_are_asked_and_shown(qtbot, pane: LibraryPane) -> None:
     chosen = []
 
     def remember(path: str, markers: list) -> None:  # what the app does with them
@@ -128,7 +128,7 @@ def test_thinking_markers_for_a_model_are_asked_and_shown(qtbot, pane: LibraryPa
     assert row(pane, "SmolLM2-135M-Instruct (Q4_1)")["Thinking"] == "thinks · your markers <reflect> … </reflect>"
 
 
-def test_link_keeps_the_file_where_it_is(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
+def test_link_keeps_the_file_where_it_is(qtbot, pane: LibraryPane, tmp_path: Path,
                                          starter_model: Path) -> None:
     outside = tmp_path / "mine" / "linked-model.gguf"
     outside.parent.mkdir()
@@ -146,7 +146,7 @@ def test_link_keeps_the_file_where_it_is(qtbot, pane: LibraryPane, tmp_path: Pat
     assert "linked-model" not in names(pane) and outside.is_file()
 
 
-def test_malformed_file_is_refused_with_its_message(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
+def test_malformed_file_is_refused_with_its_message(qtbot, pane: LibraryPane, tmp_path: Path,
                                                     starter_model: Path) -> None:
     cut = tmp_path / "cut-short.gguf"
     cut.write_bytes(starter_model.read_bytes()[:2_000_000])
@@ -159,7 +159,7 @@ def test_malformed_file_is_refused_with_its_message(qtbot, pane: LibraryPane, tm
     qtbot.waitUntil(lambda: pane.copy_button.isEnabled())
 
 
-def test_delete_asks_first(qtbot, pane: LibraryPane, starter_model: Path) -> None:  # noqa: ANN001
+def test_delete_asks_first(qtbot, pane: LibraryPane, starter_model: Path) -> None:
     model = pane.service.models_dir / "to-delete.gguf"
     shutil.copyfile(starter_model, model)
     with qtbot.waitSignal(pane.service.listed):
@@ -184,7 +184,7 @@ def test_delete_asks_first(qtbot, pane: LibraryPane, starter_model: Path) -> Non
     assert pane.disk_label.text().startswith("1 model, 98.4 MB")
 
 
-def test_hugging_face_cache_model_is_listed_and_can_be_hidden(qtbot, pane: LibraryPane, tmp_path: Path,  # noqa: ANN001
+def test_hugging_face_cache_model_is_listed_and_can_be_hidden(qtbot, pane: LibraryPane, tmp_path: Path,
                                                               starter_model: Path) -> None:
     snapshot = cache_file(tmp_path / "hub", "HuggingFaceTB/SmolLM2-GGUF", "smol.Q4_1.gguf", SHA_NEW, starter_model)
     with qtbot.waitSignal(pane.service.listed):
@@ -198,14 +198,14 @@ def test_hugging_face_cache_model_is_listed_and_can_be_hidden(qtbot, pane: Libra
     assert "smol.Q4_1" not in names(pane) and snapshot.is_file()
 
 
-def test_use_emits_the_model_path(qtbot, pane: LibraryPane, starter_model: Path) -> None:  # noqa: ANN001
+def test_use_emits_the_model_path(qtbot, pane: LibraryPane, starter_model: Path) -> None:
     pane.select("SmolLM2-135M-Instruct (Q4_1)")
     with qtbot.waitSignal(pane.model_chosen) as blocker:
         pane.use_button.click()
     assert blocker.args == [str(starter_model)]
 
 
-def test_change_folder_moves_the_models(qtbot, pane: LibraryPane, paths: AppPaths, tmp_path: Path,  # noqa: ANN001
+def test_change_folder_moves_the_models(qtbot, pane: LibraryPane, paths: AppPaths, tmp_path: Path,
                                         starter_model: Path) -> None:
     old = pane.service.models_dir / "owner" / "repo" / "moving.gguf"
     old.parent.mkdir(parents=True)
@@ -234,20 +234,20 @@ def test_change_folder_moves_the_models(qtbot, pane: LibraryPane, paths: AppPath
     assert load_settings(paths.settings_file).models_dir == str(new_folder)  # saved at once
 
 
-def test_change_folder_without_models_just_switches(qtbot, pane: LibraryPane, tmp_path: Path) -> None:  # noqa: ANN001
+def test_change_folder_without_models_just_switches(qtbot, pane: LibraryPane, tmp_path: Path) -> None:
     with qtbot.waitSignal(pane.service.folder_changed, timeout=TASK_TIMEOUT_MS) as blocker:
         pane.folder_chosen(str(tmp_path / "fresh"))
     assert blocker.args == [str(tmp_path / "fresh")] and pane.move_box is None
     assert (tmp_path / "fresh").is_dir()
 
 
-def test_cancel_stops_a_copy_and_leaves_nothing(qtbot, pane: LibraryPane, starter_model: Path,  # noqa: ANN001
+def test_cancel_stops_a_copy_and_leaves_nothing(qtbot, pane: LibraryPane, starter_model: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from desktop.core.library import importer as model_import
 
     real_copy = model_import.copy_file
 
-    def held_copy(source, target, progress=None, cancel=None):  # noqa: ANN001, ANN202
+    def held_copy(source, target, progress=None, cancel=None):
         def step(n: int) -> None:
             progress(n)
             cancel.wait(30)  # the copy waits after each chunk until the person presses Cancel

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.conversations.store import COMPLETE, STOPPED, Store
@@ -13,18 +12,17 @@ from desktop.core.engine.answer_loop import ThinkingRequest
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, ask
 from tests.helpers.templated_model import with_template
 
-pytestmark = pytest.mark.e2e
 INCOMPLETE = "Incomplete — Cove closed while this answer was being written"
 
 
-def load_thinker(qtbot, app, model: Path) -> None:  # noqa: ANN001
+def load_thinker(qtbot, app, model: Path) -> None:
     with qtbot.waitSignal(app.controller.model_state, timeout=LOAD_TIMEOUT_MS * 3,
                           check_params_cb=lambda state, _text: state in ("ready", "failed")) as blocker:
         app.controller.select_model(str(model))
     assert blocker.args[0] == "ready", blocker.args
 
 
-def choose(controls, label: str) -> None:  # noqa: ANN001
+def choose(controls, label: str) -> None:
     index = controls.think.findText(label)
     assert index >= 0, [controls.think.itemText(i) for i in range(controls.think.count())]
     controls.think.setCurrentIndex(index)
@@ -78,6 +76,7 @@ def test_thinking_streams_apart_is_bounded_stopped_and_stored(qtbot, paths, star
     assert stopped.state.text() == "Stopped while thinking — there is no answer yet"
     cid = controller.conversation_id
 
+    app.store.wait_idle()  # the answer's last write is queued on the store's thread
     store = Store(paths.database)
     stored = store.active_path(cid)
     store.close()
@@ -98,7 +97,7 @@ def test_thinking_streams_apart_is_bounded_stopped_and_stored(qtbot, paths, star
     # The next turn leaves the earlier reasoning out of the prompt, and reuses the cache.
     again.controller.settings.generation.thinking_budget = 3
     again.controller.settings.generation.max_tokens = 12
-    runtime = again.generation._worker._runtime  # noqa: SLF001 - to read the prompt the template rendered
+    runtime = again.generation._worker._runtime
     _id, status, follow = ask(qtbot, again, "And of Italy?")
     history = [{"role": m.role, "content": m.content, "reasoning_content": m.reasoning} for m in stored[:2]]
     request = ThinkingRequest(think=True)
@@ -145,7 +144,7 @@ def test_markers_set_for_a_model_reach_its_runtime(qtbot, start_cove, starter_mo
     assert app.controller.model_info["thinking"]["thinks"] is False
     with qtbot.waitSignal(app.controller.model_state, timeout=LOAD_TIMEOUT_MS,
                           check_params_cb=lambda state, _text: state == "ready"):
-        app._set_thinking_markers(str(starter_model), ["<reflect>", "</reflect>"])  # noqa: SLF001 - the pane's handler
+        app._set_thinking_markers(str(starter_model), ["<reflect>", "</reflect>"])
     thinking = app.controller.model_info["thinking"]
     assert (thinking["open"], thinking["close"], thinking["source"]) == ("<reflect>", "</reflect>", "override")
     assert app.window.thinking_controls.isVisible()

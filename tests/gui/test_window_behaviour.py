@@ -7,9 +7,9 @@ import time
 from PySide6.QtCore import QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
-from desktop.core.text.markdown import DARK, LIGHT
 from desktop.core.conversations.store import COMPLETE, Message
-from tests.gui.conftest import ask, start_app
+from desktop.core.text.markdown import DARK, LIGHT
+from tests.gui.conftest import ask
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(qtbot, cove):
@@ -41,7 +41,7 @@ def test_streaming_repaints_at_most_about_30_times_a_second(qtbot, cove):
     cove.controller.settings.generation.max_tokens = 150
     tokens: list[float] = []
     paints: list[float] = []
-    cove.generation.worker.token.connect(lambda *_: tokens.append(time.perf_counter()))
+    cove.generation.piece.connect(lambda *_: tokens.append(time.perf_counter()))
     cove.controller.answer_updated.connect(lambda *_: paints.append(time.perf_counter()))
     ask(qtbot, cove, "Tell me a long story about a dragon.")
     assert len(tokens) > 20
@@ -53,8 +53,8 @@ def test_streaming_repaints_at_most_about_30_times_a_second(qtbot, cove):
     assert min(gaps, default=1) >= 0.025
 
 
-def test_geometry_and_open_conversation_are_restored(qtbot, paths):
-    app = start_app(qtbot, paths)
+def test_geometry_and_open_conversation_are_restored(qtbot, start_cove):
+    app = start_cove()
     ask(qtbot, app, "Remember me.")
     app.window.setGeometry(QRect(4, 30, 790, 520))
     app.window.splitter.setSizes([150, 640])
@@ -63,14 +63,12 @@ def test_geometry_and_open_conversation_are_restored(qtbot, paths):
     app.window.close()
     app.shutdown()
 
-    again = start_app(qtbot, paths)
+    again = start_cove()
     assert again.window.size().width() == 790 and again.window.size().height() == 520
     assert again.window.splitter.sizes() == chosen
     qtbot.waitUntil(lambda: again.controller.conversation_id == opened, timeout=10_000)
     qtbot.waitUntil(lambda: len(again.window.chat_view.message_widgets()) == 2, timeout=10_000)
     assert again.window.sidebar.current_id() == opened
-    again.window.close()
-    again.shutdown()
 
 
 def test_colours_follow_the_system_scheme(qtbot, cove, monkeypatch):
@@ -106,7 +104,7 @@ def test_streaming_renders_only_the_growing_tail(qtbot, cove):
     assert widget._stream_views[:-1] == first_views[:-1]
     assert [v.toHtml() for v in widget._stream_views[:-1]] == html_before
     assert "longer now" in widget._stream_views[-1].toPlainText()
-    cove.window.chat_view.finish_text(99, text + "done")
+    cove.window.chat_view.update_text(99, text + "done")  # the last update: the whole answer
     assert widget._stream_views[:-1] == first_views[:-1]
     assert widget._stream_views[-1].toPlainText().strip() == "done"
     widget.copy_button.click()
@@ -129,3 +127,26 @@ def test_generation_settings_dialog_changes_the_answer_settings_and_reloads_for_
     assert gen.system_prompt == "Always answer in one word." and gen.max_tokens == 5
     _id, _status, stats = ask(qtbot, cove, "Which colour is grass?")
     assert stats["completion_tokens"] <= 5 and stats["context_size"] == 1024
+
+
+def test_help_menu_opens_the_log_folder(start_cove, monkeypatch):
+    app = start_cove(wait_model=False)
+    opened: list[QUrl] = []
+    answer = [True]
+
+    class Desktop:  # stands in for the file manager
+        @staticmethod
+        def openUrl(url: QUrl) -> bool:  # QDesktopServices' name
+            opened.append(url)
+            return answer[0]
+
+    monkeypatch.setattr("desktop.ui.main_window.QDesktopServices", Desktop)
+    [help_menu] = [a.menu() for a in app.window.menuBar().actions() if a.text().replace("&", "") == "Help"]
+    [action] = [a for a in help_menu.actions() if a.text() == "Open log folder"]
+    action.trigger()
+    assert opened == [QUrl.fromLocalFile(str(app.paths.log_dir))]
+    assert app.paths.log_dir.is_dir()
+    assert not app.window.banner_box.isVisible()
+    answer[0] = False  # no file manager: the person is told where the folder is
+    action.trigger()
+    assert app.window.banner_box.isVisible() and str(app.paths.log_dir) in app.window.banner.text()

@@ -15,10 +15,7 @@ from pathlib import Path
 
 from desktop.core.conversations.store import Store
 
-COMMON = ("the a of to and in is it that for on with as was be this are by at or from have an not but "
-          "they which you one all were we there can her has more if will about up out so what when "
-          "model memory thread answer question python sqlite window token context cache speed file "
-          "local disk branch search export import settings prompt system user data table index").split()
+COMMON = ["the", "a", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "as", "was", "be", "this", "are", "by", "at", "or", "from", "have", "an", "not", "but", "they", "which", "you", "one", "all", "were", "we", "there", "can", "her", "has", "more", "if", "will", "about", "up", "out", "so", "what", "when", "model", "memory", "thread", "answer", "question", "python", "sqlite", "window", "token", "context", "cache", "speed", "file", "local", "disk", "branch", "search", "export", "import", "settings", "prompt", "system", "user", "data", "table", "index"]
 NEEDLE = "xylophonetic"  # occurs in exactly one message
 
 

@@ -28,6 +28,7 @@ file. The HTTP side (records and the request handler) is in ``tests/helpers/fake
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import threading
@@ -84,10 +85,8 @@ class FakeHub:
             self._server.server_close()
         with self._lock:
             for conn in list(self._connections):
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _new_commit(self, repo_id: str) -> str:
         self._commits += 1

@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
     def hub(self) -> FakeHub:
         return self.server.hub  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def setup(self) -> None:
@@ -124,10 +124,10 @@ class Handler(BaseHTTPRequestHandler):
             self.hub._connections.discard(self.connection)
         super().finish()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._route()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._route()
 
     # -- plumbing ------------------------------------------------------------------------------

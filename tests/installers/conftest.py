@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.installers.figures import FIGURES
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """One line with the bundle's size and its launch-to-window time (when the build ran)."""
     if FIGURES:
         terminalreporter.write_sep("=", "installer figures")

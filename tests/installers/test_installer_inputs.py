@@ -225,7 +225,7 @@ def test_windows_bundle_runs_the_probe_child_through_its_console_twin(frozen: Pa
     monkeypatch.setattr(probe, "os", types.SimpleNamespace(name="nt"))  # only the probe module sees Windows
     command = child_command()
     assert command == [str(frozen / WINDOWS_CONSOLE_EXE), FROZEN_CHILD_FLAG]
-    assert f'name=f"{{APP_NAME}}-cli"' in SPEC.read_text() and WINDOWS_CONSOLE_EXE == "cove-cli.exe"
+    assert 'name=f"{APP_NAME}-cli"' in SPEC.read_text() and WINDOWS_CONSOLE_EXE == "cove-cli.exe"
     assert r'& "dist\cove\cove-cli.exe" --self-test' in PS1.read_text()
 
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.installers.figures import FIGURES
 from tests.helpers.xscreen import screenshot, stop_group, virtual_screen
+from tests.installers.figures import FIGURES
 from tests.installers.test_self_test import SELF_TEST_LINE, files_under, isolated_env
-
-pytestmark = [pytest.mark.installer, pytest.mark.e2e]
 
 ARTIFACTS = REPO / "test-artifacts"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 BUILD_TIMEOUT_S = 1800
+# The first test also runs build.sh (the session fixture); each installs or starts the bundle.
+pytestmark = [pytest.mark.installer, pytest.mark.e2e, pytest.mark.timeout(BUILD_TIMEOUT_S + 600)]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.cli import self_test
 from desktop.core.engine.probe import MARK
 from tests.conftest import REPO
 
@@ -50,11 +51,8 @@ def test_self_test_answers_and_writes_nothing_to_the_users_data(tmp_path: Path, 
 
 
 def test_self_test_fails_with_one_line_when_the_model_is_missing(monkeypatch: pytest.MonkeyPatch, capsys):
-    import desktop.core.library.model_library as library
-    from desktop.cli.self_test import run_self_test
-
-    monkeypatch.setattr(library, "starter_model_path", lambda: None)
-    assert run_self_test() == 1
+    monkeypatch.setattr(self_test, "starter_model_path", lambda: None)
+    assert self_test.run_self_test() == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith("cove self-test failed: the starter model")
 

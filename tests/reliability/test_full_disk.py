@@ -5,19 +5,19 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.core.conversations.store import Store
-from tests.gui.conftest import ask, start_app
+from tests.gui.conftest import ask
 from tests.helpers.report import report
 
 
-def fill_disk(app) -> None:  # noqa: ANN001
+def fill_disk(app) -> None:
     """Let the database grow no further (SQLite's own way to simulate a full disk)."""
-    app.store.submit(lambda s: s._db.execute(  # noqa: SLF001 - test-only reach into the connection
+    app.store.submit(lambda s: s._db.execute(
         "PRAGMA max_page_count = " + str(s._db.execute("PRAGMA page_count").fetchone()[0])))
     app.store.wait_idle()
 
 
-def test_full_disk_keeps_the_draft_and_the_history(qtbot, paths):
-    app = start_app(qtbot, paths)
+def test_full_disk_keeps_the_draft_and_the_history(qtbot, paths, start_cove):
+    app = start_cove()
     app.controller.settings.generation.max_tokens = 16
     ask(qtbot, app, "Before the disk fills up.")
     fill_disk(app)
@@ -39,9 +39,8 @@ def test_full_disk_keeps_the_draft_and_the_history(qtbot, paths):
     [conversation] = store.list_conversations()
     assert [m.content for m in store.active_path(conversation.id)][0] == "Before the disk fills up."
     store.close()
-    again = start_app(qtbot, paths)  # with space again, Cove starts and carries on
+    again = start_cove()  # with space again, Cove starts and carries on
     _id, status, _stats = ask(qtbot, again, "After.")
     assert status == "complete"
-    again.window.close()
-    again.shutdown()
+
     report("full disk", "message shown, draft kept, history intact, app restarts")

@@ -28,9 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from desktop.core.conversations.answer_recorder import FLUSH_INTERVAL_S
-from desktop.core.system.paths import AppPaths, app_paths
 from desktop.core.conversations.store import Store
+from desktop.core.system.paths import AppPaths, app_paths
 from desktop.services.chat_controller import PAINT_INTERVAL_MS
 from tests.helpers.report import report
 
@@ -263,6 +265,7 @@ def kill_one_basedir(basedir: Path, seeds: list[int], delays: list[tuple[float, 
     return results
 
 
+@pytest.mark.timeout(1200)  # RUNS real windows started and killed: minutes (4-5 with the default 200)
 def test_kill9_while_chatting_loses_nothing_committed(tmp_path: Path, probed_cache: Path) -> None:
     base_seed = int(os.environ.get("COVE_KILL9_SEED", str(random.SystemRandom().randrange(10**6))))
     rng = random.Random(base_seed)
@@ -464,10 +467,8 @@ def test_cove_chat_killed_at_any_moment_leaves_the_store_intact(paths: AppPaths)
 
 
 # -- killed while the model loads ---------------------------------------------------------------
-def test_killed_while_loading_the_model_is_explained_and_not_repeated(qtbot, paths: AppPaths,  # noqa: ANN001
+def test_killed_while_loading_the_model_is_explained_and_not_repeated(qtbot, paths: AppPaths, start_cove,
                                                                         starter_model: Path) -> None:
-    from tests.gui.conftest import start_app
-
     caught = False
     for _attempt in range(20):  # the load takes a fraction of a second: retry if it slipped by
         proc = subprocess.Popen([sys.executable, "-m", "desktop"], cwd=REPO, stdout=subprocess.DEVNULL,
@@ -476,7 +477,7 @@ def test_killed_while_loading_the_model_is_explained_and_not_repeated(qtbot, pat
         loaded = threading.Event()
         said: list[bytes] = []
 
-        def watch(stream=proc.stderr, loaded=loaded, said=said) -> None:  # noqa: ANN001
+        def watch(stream=proc.stderr, loaded=loaded, said=said) -> None:
             for line in stream:
                 said.append(line)
                 if b"cove: model ready" in line or b"cove: model failed" in line:
@@ -502,16 +503,12 @@ def test_killed_while_loading_the_model_is_explained_and_not_repeated(qtbot, pat
     assert caught, "the load was never caught in progress"
     assert paths.crash_marker.exists()
 
-    app = start_app(qtbot, paths, wait_model=False)
-    try:
-        assert app.window.banner_box.isVisible()
-        assert f"closed unexpectedly while loading {starter_model.name}" in app.window.banner.text()
-        assert "not loaded again" in app.window.banner.text()
-        qtbot.waitUntil(lambda: "crashed while loading" in app.window.model_status.text(), timeout=10_000)
-        qtbot.wait(2000)
-        assert not app.controller.model_ready and not app.controller.model_path
-        assert "crashed while loading" in app.window.model_status.text()
-        assert not paths.crash_marker.exists()  # told once; the next start loads it again
-    finally:
-        app.window.close()
-        app.shutdown()
+    app = start_cove(wait_model=False)
+    assert app.window.banner_box.isVisible()
+    assert f"closed unexpectedly while loading {starter_model.name}" in app.window.banner.text()
+    assert "not loaded again" in app.window.banner.text()
+    qtbot.waitUntil(lambda: "crashed while loading" in app.window.model_status.text(), timeout=10_000)
+    qtbot.wait(2000)
+    assert not app.controller.model_ready and not app.controller.model_path
+    assert "crashed while loading" in app.window.model_status.text()
+    assert not paths.crash_marker.exists()  # told once; the next start loads it again

@@ -35,13 +35,30 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.engine.loader import ModelFileError, prepare_model
 from desktop.core.models import gguf
 from desktop.core.system.atomic import read_json
-from desktop.core.engine.loader import ModelFileError, prepare_model
 from desktop.core.system.paths import app_paths
-from tests.helpers.gguf_builder import (ARR, F32, F64, I32, STR, U8, U32, U64, GGUFLayout, Raw, arch, build_gguf,
-                                copy_prefix, enc_str, patch_bytes, rewrite_metadata, scan_gguf)
-from tests.gui.conftest import ask, cove  # noqa: F401 - the real window, offscreen, and its fixture
+from tests.gui.conftest import ask
+from tests.helpers.gguf_builder import (
+    ARR,
+    F32,
+    F64,
+    I32,
+    STR,
+    U8,
+    U32,
+    U64,
+    GGUFLayout,
+    Raw,
+    arch,
+    build_gguf,
+    copy_prefix,
+    enc_str,
+    patch_bytes,
+    rewrite_metadata,
+    scan_gguf,
+)
 from tests.helpers.report import report
 
 MUTATIONS = 160
@@ -465,6 +482,7 @@ def probe_reason(attempt: str) -> str:
 
 # ----------------------------------------------------------------------------- the corpus test
 
+@pytest.mark.timeout(900)  # about 100 files, each through a probe child process: a minute or more
 def test_malformed_corpus_is_refused_or_marked_broken_never_fatal(starter_model: Path, layout: GGUFLayout,
                                                                   tmp_path: Path) -> None:
     cases = class_cases(starter_model, layout) + truncation_cases(starter_model, layout) \
@@ -524,7 +542,7 @@ def nasty_file(name: str, real: Path, L: GGUFLayout, folder: Path) -> Path:
 
 
 @pytest.fixture
-def nasty_folder(tmp_path: Path):  # noqa: ANN201
+def nasty_folder(tmp_path: Path):
     """A folder for full-size corpus files, emptied after the test (they are ~100 MB each)."""
     folder = tmp_path / "nasty"
     folder.mkdir()
@@ -533,7 +551,7 @@ def nasty_folder(tmp_path: Path):  # noqa: ANN201
 
 
 def test_nastiest_files_through_the_window_give_a_banner_and_the_model_still_answers(
-        qtbot, cove, starter_model: Path, layout: GGUFLayout, nasty_folder: Path) -> None:  # noqa: ANN001, F811
+        qtbot, cove, starter_model: Path, layout: GGUFLayout, nasty_folder: Path) -> None:
     from desktop.core.conversations.store import COMPLETE
 
     loaded = cove.controller.model_path

@@ -190,7 +190,7 @@ def test_importing_all_of_core_loads_no_qt():
 
 
 def test_ui_does_not_reach_into_the_engine_or_the_store():
-    for name, path in MODULES.items():
+    for name in MODULES:
         if name.startswith("desktop.ui"):
             reached = {m for m in GRAPH[name] if m.startswith(("desktop.core.engine", "desktop.core.conversations.store"))}
             assert not reached, f"{name} imports {reached}"

@@ -227,7 +227,7 @@ def _windows_physical_cores() -> int:
 def _windows_cpu() -> tuple[str, set[str], int]:
     model = platform.processor()
     try:
-        import winreg
+        import winreg  # lazy: the module exists on Windows only
 
         with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as key:
             model = str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()

@@ -43,7 +43,7 @@ def test_files_lists_models_with_fit_verdicts(fake_hub: FakeHub, capsys: pytest.
     assert code == 0 and err == ""
     header, row = out.splitlines()[1:3]
     assert header.split() == ["MODEL", "QUANT", "SIZE", "NEEDS", "FIT", "(2,048", "tokens)"]
-    assert row.startswith(SMOL_FILE) and "Q4_1" in row and "98 MB" in row and row.endswith("runs well")
+    assert row.startswith(SMOL_FILE) and "Q4_1" in row and "98.4 MB" in row and row.endswith("runs well")
     code, out, _ = cove(capsys, tmp_path, "files", SMOL_REPO, "--json", "--ctx", "2048")
     [model] = json.loads(out)["models"]
     assert model["fit"] == "runs well" and model["n_ctx"] == 2048 and model["parts"][0]["sha256"]

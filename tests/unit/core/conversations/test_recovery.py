@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.conversations.recovery import DAMAGED, MISSING_WAL, NOT_A_DATABASE, check_database, open_store_with_recovery
-from desktop.core.system.locks import FileLock, users_lock_path, window_lock_path
 from desktop.core.conversations.migrations import SCHEMA_VERSION
+from desktop.core.conversations.recovery import (
+    DAMAGED,
+    MISSING_WAL,
+    NOT_A_DATABASE,
+    check_database,
+    open_store_with_recovery,
+)
 from desktop.core.conversations.store import Store, StoreError
+from desktop.core.system.locks import FileLock, users_lock_path, window_lock_path
 
 REPO = Path(__file__).resolve().parents[4]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -24,7 +30,7 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 def populate(path: Path, conversations: int = 100, messages: int = 10) -> None:
     s = Store(path)
-    s._db.execute("PRAGMA synchronous = OFF")  # noqa: SLF001 - test data, built fast
+    s._db.execute("PRAGMA synchronous = OFF")
     for c in range(conversations):
         conv = s.create_conversation(f"Conversation {c}")
         parent = None
@@ -71,7 +77,7 @@ def assert_recovered(path: Path, damaged: bytes, kind: str = DAMAGED, wal: bytes
             assert Path(f"{kept}-wal").read_bytes() == wal
         assert str(kept) in report.message
         assert store.integrity_check() == "ok"
-        store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")  # noqa: SLF001
+        store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
         conv = store.create_conversation("after recovery")  # usable
         store.add_message(conv.id, "user", "still works")
         return report, len(store.list_conversations()) - 1, store.message_count() - 1, len(store.search("lighthouses"))
@@ -261,7 +267,7 @@ def test_a_repair_cut_short_leaves_the_original_in_place_and_starts_over(db: Pat
 
     real_salvage = db_recovery.salvage
 
-    def dies_half_way(source: Path, wal: Path | None, target: Path):  # noqa: ANN202
+    def dies_half_way(source: Path, wal: Path | None, target: Path):
         Store(target).close()  # a half-built new database, then the process "dies"
         raise KeyboardInterrupt
 
@@ -338,10 +344,8 @@ def test_users_lock_is_shared_among_users_and_exclusive_for_repair(tmp_path: Pat
         child.kill()
         child.wait()
         child.stdout.close()
-    with FileLock(path):
-        with pytest.raises(BlockingIOError):
-            with FileLock(path):
-                pass
+    with FileLock(path), pytest.raises(BlockingIOError), FileLock(path):
+        pass
 
 
 # -- two processes at once -------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def test_update_message_content_status_and_stats(store: Store) -> None:
 
 # -- pragmas and schema -------------------------------------------------------------------------
 def test_wal_and_synchronous_full(store: Store) -> None:
-    db = store._db  # noqa: SLF001 - the settings are per connection
+    db = store._db
     assert db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1

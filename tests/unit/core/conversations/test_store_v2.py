@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.conversations.migrations import MIGRATIONS, SCHEMA_VERSION
+from desktop.core.conversations.search import fts_query, mark_matches
 from desktop.core.conversations.store import (
     MATCH_END,
     MATCH_START,
@@ -20,7 +21,6 @@ from desktop.core.conversations.store import (
     StoreError,
     TreeMessage,
 )
-from desktop.core.conversations.search import fts_query, mark_matches
 from tests.helpers.big_database import build_big_database
 from tests.helpers.pace import budget, measure
 
@@ -77,7 +77,7 @@ def test_v1_database_with_data_migrates_to_v2_and_is_searchable(tmp_path: Path) 
         assert s.get_message(2).stats == {"completion_tokens": 9}
         assert s.list_presets() == []
         assert s.integrity_check() == "ok"
-        s._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")  # noqa: SLF001
+        s._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     finally:
         s.close()
     s = Store(path)  # reopening does not migrate again
@@ -126,8 +126,8 @@ def test_fts_query_quotes_every_word_and_prefixes_the_last() -> None:
 
 def test_search_rebuilds_an_index_that_fell_out_of_step(store: Store) -> None:
     thread(store, "A", "first entry about zeppelins")
-    store._db.execute("DROP TRIGGER messages_fts_insert")  # noqa: SLF001 - simulate a stale index
-    store._db.execute("INSERT INTO messages (conversation_id, role, content, created_at) "  # noqa: SLF001
+    store._db.execute("DROP TRIGGER messages_fts_insert")
+    store._db.execute("INSERT INTO messages (conversation_id, role, content, created_at) "
                       "VALUES (1, 'user', 'hidden zeppelins too', 0)")
     assert len(store.search("zeppelins")) == 1
     store.rebuild_search_index()
@@ -174,9 +174,9 @@ def test_purge_removes_only_old_enough_deletions(store: Store) -> None:
     store.delete_conversation(doomed)
     assert store.purge_deleted(older_than_s=0) == 1
     assert store.get_conversation(doomed, include_deleted=True) is None
-    assert store._db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0  # noqa: SLF001
+    assert store._db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     assert store.restore_conversation(doomed) is False
-    store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")  # noqa: SLF001
+    store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     assert store.search("platypus") == []
 
 
@@ -319,6 +319,6 @@ def test_streaming_flushes_keep_the_index_consistent(store: Store) -> None:
     for i in range(50):
         text += f"word{i} "
         store.update_message(answer.id, text)
-    store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")  # noqa: SLF001
+    store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     assert [h.message_id for h in store.search("word49")] == [answer.id]
     assert json.loads(json.dumps(store.get_message(answer.id).stats)) == {}

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.downloads.queue import (
-    CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, REMOVED, DownloadQueue, QueueItem,
-)
 from desktop.core.downloads.download import partial_size
+from desktop.core.downloads.queue import (
+    CANCELLED,
+    DONE,
+    DOWNLOADING,
+    FAILED,
+    PAUSED,
+    QUEUED,
+    REMOVED,
+    DownloadQueue,
+    QueueItem,
+)
 from desktop.core.hub.client import HubClient, RemoteFile
 from tests.helpers.fakehub import SMOL_FILE, SMOL_REPO
 
@@ -45,7 +53,7 @@ class Recorder:
 
 
 @pytest.fixture
-def client(fake_hub) -> HubClient:  # noqa: ANN001
+def client(fake_hub) -> HubClient:
     return HubClient(endpoint=fake_hub.url)
 
 
@@ -59,18 +67,18 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "models", tmp_path / "downloads.json"
 
 
-def slow(fake_hub, repo: str = SMOL_REPO, file: str = SMOL_FILE) -> None:  # noqa: ANN001
+def slow(fake_hub, repo: str = SMOL_REPO, file: str = SMOL_FILE) -> None:
     """Slow the next GET of ``file`` to 40 MB/s, so a listener's action lands mid-download."""
     fake_hub.misbehave(repo, file, throttle=40 * MB, times=1)
 
 
-def make_queue(fake_hub, folders, listener=None, **kw) -> DownloadQueue:  # noqa: ANN001
+def make_queue(fake_hub, folders, listener=None, **kw) -> DownloadQueue:
     models, state = folders
     return DownloadQueue(lambda: HubClient(endpoint=fake_hub.url), models, state, listener,
                          retry_delay=0.01, **kw)
 
 
-def started(fake_hub, folders, smol, at: int, action) -> tuple[DownloadQueue, Recorder, str]:  # noqa: ANN001
+def started(fake_hub, folders, smol, at: int, action) -> tuple[DownloadQueue, Recorder, str]:
     """A queue downloading ``smol`` slowly; ``action(queue, item)`` runs once ``at`` bytes are done."""
     seen = Recorder()
     queue = make_queue(fake_hub, folders, seen)
@@ -183,7 +191,7 @@ def test_unfinished_items_come_back_after_a_restart_and_resume_from_their_partia
     slow(fake_hub)
     seen.action = (25 * MB, as_if_killed)
     item_id = queue.add([smol], "SmolLM2")
-    queue._thread.join(60)   # noqa: SLF001 - the worker has stopped
+    queue._thread.join(60)
     assert json.loads(snapshot["state"])["items"][0]["state"] == DOWNLOADING
     folders[1].write_text(snapshot["state"])
     kept = partial_size(folders[0], smol)
@@ -203,7 +211,7 @@ def test_unfinished_items_come_back_after_a_restart_and_resume_from_their_partia
 def test_resume_unfinished_queues_them_at_once(fake_hub, folders, smol, starter_model):
     queue, _, _ = started(fake_hub, folders, smol, 15 * MB,
                           lambda queue, item: threading.Thread(target=queue.close).start())
-    queue._thread.join(30)   # noqa: SLF001 - the worker has stopped
+    queue._thread.join(30)
     assert json.loads(folders[1].read_text())["items"][0]["state"] == QUEUED
     kept = partial_size(folders[0], smol)
     again = make_queue(fake_hub, folders, resume_unfinished=True)

@@ -21,9 +21,16 @@ import pytest
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from desktop.core.engine.chat_template import (CHATML_TEMPLATE, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS,
-                                               RENDER_SECONDS, ChatTemplate, TemplateError, TemplateRefusal,
-                                               merge_system_into_first_user)
+from desktop.core.engine.chat_template import (
+    CHATML_TEMPLATE,
+    MAX_PROMPT_CHARS,
+    MAX_TEMPLATE_CHARS,
+    RENDER_SECONDS,
+    ChatTemplate,
+    TemplateError,
+    TemplateRefusal,
+    merge_system_into_first_user,
+)
 from desktop.core.models.gguf import read_gguf
 from tests.helpers.pace import within, within_deadline
 from tests.helpers.report import report
@@ -164,7 +171,7 @@ def test_code_execution_payload_is_inert(name: str, tmp_path: Path) -> None:
         assert str(exc)  # says what failed
     assert not canary.exists(), f"{name}: the template ran code outside the sandbox"
     assert list(tmp_path.iterdir()) == []
-    assert MESSAGES == messages_before  # nothing mutated
+    assert messages_before == MESSAGES  # nothing mutated
     if output is not None:  # rendered harmlessly: no internals leaked into the prompt
         for leak in ("<class", "<module", "<function", "<built-in", "__builtins__", "<subprocess"):
             assert leak not in output, (name, output[:300])

@@ -17,9 +17,9 @@ from desktop.core.engine.loader import (
     read_crash_marker,
     write_crash_marker,
 )
-from desktop.core.system.paths import AppPaths
 from desktop.core.engine.probe import probe_model
 from desktop.core.engine.runtime import SIMULATE_REPACK_CRASH_ENV
+from desktop.core.system.paths import AppPaths
 
 
 @pytest.fixture(scope="module")

@@ -45,8 +45,8 @@ def test_the_budget_closes_the_thinking_and_an_answer_follows(thinker: Runtime):
     assert stats.reasoning_tokens == 4 and stats.thinking_closed_by == "budget"
     assert stats.answer_tokens > 0 and stats.thinking_s > 0
     assert not any("<think>" in p.text or "</think>" in p.text for p in pieces)
-    closing = thinker._llm.tokenize(b"</think>\n\n", add_bos=False, special=True)  # noqa: SLF001
-    evaluated = list(thinker._llm.input_ids[:thinker.cached_tokens])  # noqa: SLF001
+    closing = thinker._llm.tokenize(b"</think>\n\n", add_bos=False, special=True)
+    evaluated = list(thinker._llm.input_ids[:thinker.cached_tokens])
     at = stats.prompt_tokens + 4
     assert evaluated[at:at + len(closing)] == closing  # the closing tokens went into the context
 
@@ -87,7 +87,7 @@ def test_earlier_reasoning_stays_out_and_the_cache_is_reused(thinker: Runtime):
     stats = thinker.last_stats
     # Everything up to the first answer's opened <think> was already in llama.cpp's KV cache.
     assert stats.reused_tokens >= first_prompt - 4
-    closing = thinker._llm.tokenize(b"</think>\n\n", add_bos=False, special=True)  # noqa: SLF001
+    closing = thinker._llm.tokenize(b"</think>\n\n", add_bos=False, special=True)
     # llama.cpp evaluated the new part of the prompt, then the budget's closing tokens (and one
     # sampled token again), not the history the cache held.
     assert stats.prompt_eval_tokens <= stats.prompt_tokens - stats.reused_tokens + len(closing) + 1

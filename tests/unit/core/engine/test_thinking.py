@@ -13,8 +13,17 @@ import pytest
 
 from desktop.core.engine.chat_template import ChatTemplate
 from desktop.core.engine.thinking import detect_format
-from desktop.core.engine.thinking_format import (HARMONY, NONE, SWITCH_EFFORT, SWITCH_FLAG, TAGS, ThinkingFormat,
-                                                 apply_flag, thinking_variables, with_override)
+from desktop.core.engine.thinking_format import (
+    HARMONY,
+    NONE,
+    SWITCH_EFFORT,
+    SWITCH_FLAG,
+    TAGS,
+    ThinkingFormat,
+    apply_flag,
+    thinking_variables,
+    with_override,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "fixtures" / "templates"
 NO_THINKING = (NONE, "", "", False, "", True)

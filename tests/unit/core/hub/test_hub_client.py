@@ -6,14 +6,13 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from desktop.core.system import network_guard
 from desktop.core.hub.client import HubClient, HubError, RemoteFile
 from desktop.core.hub.errors import OFFLINE_MESSAGE
+from desktop.core.system import network_guard
 from tests.conftest import REPO
 from tests.helpers.fakehub import HOSTILE_NAMES, SMOL_FILE, SMOL_REPO, FakeHub
 
@@ -122,10 +121,10 @@ def test_http_failures_become_one_sentence(fake_hub: FakeHub, status: int, kind:
     calls = [lambda: client.search("smol"), lambda: client.repo(SMOL_REPO), lambda: client.head(file),
              lambda: client.read_prefix(file, 100), lambda: client.open_range(file, 10).__enter__()]
     for call in calls:
-        began = time.monotonic()
+        before = len(fake_hub.requests)
         with pytest.raises(HubError) as caught:
             call()
-        assert time.monotonic() - began < 2, "no minute-long retries"
+        assert len(fake_hub.requests) == before + 1, "one request, no retries"
         error = caught.value
         assert (error.kind, error.status) == (kind, status)
         assert "\n" not in str(error) and str(error).endswith(".") and len(str(error)) < 200
@@ -159,18 +158,17 @@ def test_offline_timeouts_and_cuts(fake_hub: FakeHub, monkeypatch: pytest.Monkey
     with pytest.raises(HubError) as caught:
         HubClient(endpoint="http://127.0.0.1:9").search("smol")  # nothing listens there
     assert (caught.value.kind, str(caught.value)) == ("offline", OFFLINE_MESSAGE)
-    fake_hub.misbehave(stall=5, times=1)
-    began = time.monotonic()
+    fake_hub.misbehave(stall=60, times=1)  # the server answers after a minute (or when the test ends)
     with pytest.raises(HubError, match="stopped answering") as caught:
         HubClient(timeout=0.5).repo(SMOL_REPO)
-    assert caught.value.kind == "offline" and time.monotonic() - began < 3
+    assert caught.value.kind == "offline"
+    assert not fake_hub.settle(timeout=0), "the client waited for the stalled server instead of its own timeout"
     client = HubClient()
     file = smol(client)
     fake_hub.misbehave(SMOL_REPO, SMOL_FILE, cut_at=200_000, times=1)
-    with pytest.raises(HubError, match="broke off") as caught:
-        with client.open_range(file, 0) as response:
-            for _ in response.iter_chunks():
-                pass
+    with pytest.raises(HubError, match="broke off") as caught, client.open_range(file, 0) as response:
+        for _ in response.iter_chunks():
+            pass
     assert caught.value.kind == "offline"
     import huggingface_hub.constants
 
@@ -212,8 +210,8 @@ def test_only_hub_imports_huggingface_hub_and_lazily() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             if any(n.split(".")[0] in ("huggingface_hub", "httpx2") for n in names):
-                importers.append(path.name)
-    assert set(importers) == {"hub.py"}
+                importers.append(path.relative_to(REPO).as_posix())
+    assert set(importers) == {"desktop/core/hub/client.py"}
     code = "import sys, desktop.core.hub.client, desktop.cli.main; print('huggingface_hub' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

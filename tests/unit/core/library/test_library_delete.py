@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.library.disk import DELETE, FORGET, REFUSE, disk_use
 from desktop.core.library.entries import LibraryError
 from desktop.core.library.model_library import ModelLibrary, split_parts
-from desktop.core.library.disk import DELETE, FORGET, REFUSE, disk_use
 from desktop.core.system.paths import app_paths
 from desktop.core.system.settings import Settings
 from tests.helpers.gguf_builder import arch, build_gguf

@@ -9,11 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.system.atomic import read_json, write_json_atomic
-from desktop.core.library.folder import (Cancelled, MoveError, carry_probe_verdicts, copy_file,
-                                        effective_models_dir, follow_move, model_files, move_models, plan_move)
-from desktop.core.system.paths import app_paths
 from desktop.core.engine.probe import cache_key
+from desktop.core.library.folder import (
+    Cancelled,
+    MoveError,
+    carry_probe_verdicts,
+    copy_file,
+    effective_models_dir,
+    follow_move,
+    model_files,
+    move_models,
+    plan_move,
+)
+from desktop.core.system.atomic import read_json, write_json_atomic
+from desktop.core.system.paths import app_paths
 from desktop.core.system.settings import Settings, load_settings, save_settings
 from tests.helpers.gguf_builder import build_gguf
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.system.atomic import read_json
-from desktop.core.library.model_library import ModelLibrary
 from desktop.core.engine.loader import ModelFileError
-from desktop.core.library.importer import import_model_file
-from desktop.core.library.folder import Cancelled
-from desktop.core.system.paths import AppPaths
 from desktop.core.engine.probe import cache_key
+from desktop.core.library.folder import Cancelled
+from desktop.core.library.importer import import_model_file
+from desktop.core.library.model_library import ModelLibrary
+from desktop.core.system.atomic import read_json
+from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import Settings
 from tests.helpers.gguf_builder import build_gguf, copy_prefix
 

@@ -79,7 +79,7 @@ def test_compute_matches_llama_cpps_attention_step(starter_model: Path) -> None:
 def test_sliding_window_layers_follow_llama_cpp() -> None:
     info = gemma3_270m()
     # llama.cpp: layers 5, 11 and 17 are global; the SWA cache is full-size by default (swa_full).
-    swa, n_swa = fit._swa_layers(info, 18)  # noqa: SLF001
+    swa, n_swa = fit._swa_layers(info, 18)
     assert n_swa == 512 and [i for i, s in enumerate(swa) if not s] == [5, 11, 17]
     assert estimate(info, 2048).kv_cache == 36 * MIB        # 6.00 + 30.00 MiB
     assert estimate(info, 8192).kv_cache == 144 * MIB       # 24.00 + 120.00 MiB
@@ -133,23 +133,22 @@ def test_verdict_thresholds() -> None:
 def test_a_model_that_will_not_fit_is_refused_before_the_probe(starter_model: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from desktop.core.engine import loader as model_loader
-    from desktop.core.engine import probe
     from desktop.core.system.paths import app_paths
 
     def no_probe(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a model that does not fit must not be loaded, not even by the probe")
 
-    monkeypatch.setattr(probe, "probe_model", no_probe)
+    monkeypatch.setattr(model_loader, "probe_model", no_probe)
     small = HardwareInfo(CPUInfo("tiny", "x86_64", AVX2, 2, 2, 2), MemoryInfo(512 * MIB, 200 * MIB))
     paths = app_paths(tmp_path / "cove").ensure()
     with pytest.raises(model_loader.ModelFileError) as refused:
         model_loader.prepare_model(starter_model, paths, n_ctx=8192, hardware=lambda: small)
     message = str(refused.value)
-    assert "will not fit" in message and "200 MB of memory is available" in message
+    assert "will not fit" in message and "210 MB of memory is available" in message  # 200 MiB
     assert "MB" in message and "context cache" in message and "2,048-token context" in message
 
 
-def test_a_model_that_fits_goes_on_to_the_probe(starter_model: Path, paths, monkeypatch) -> None:  # noqa: ANN001
+def test_a_model_that_fits_goes_on_to_the_probe(starter_model: Path, paths, monkeypatch) -> None:
     from desktop.core.engine import loader as model_loader
 
     roomy = HardwareInfo(CPUInfo("big", "x86_64", AVX2, 8, 8, 8), MemoryInfo(64 << 30, 32 << 30))

@@ -15,8 +15,25 @@ import pytest
 
 from desktop.core.models import gguf
 from desktop.core.models.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf
-from tests.helpers.gguf_builder import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, Raw, arch,
-                                build_gguf, enc_str)
+from tests.helpers.gguf_builder import (
+    ARR,
+    BOOL,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    STR,
+    U8,
+    U16,
+    U32,
+    U64,
+    Raw,
+    arch,
+    build_gguf,
+    enc_str,
+)
 from tests.helpers.pace import budget, measure
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -360,7 +377,7 @@ def test_mutation_fuzz(real_model: Path, real_info: GGUFInfo, tmp_path: Path) ->
             except GGUFError as e:
                 assert "\n" not in str(e) and "model.gguf" in str(e)
                 outcomes["refused"] += 1
-            except Exception as e:  # pragma: no cover - the point of the test
+            except Exception as e:  # noqa: BLE001 - any other exception is the failure this test looks for
                 pytest.fail(f"case {case} (bytes {spots}) raised {type(e).__name__}: {e}")
             for pos in spots:
                 f.seek(pos)

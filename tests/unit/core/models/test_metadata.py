@@ -8,8 +8,7 @@ import shutil
 from pathlib import Path
 
 from desktop.core.library.model_library import ModelLibrary
-from desktop.core.models.metadata import (MetadataCache, ModelMetadata, format_parameters, format_size,
-                                         read_metadata)
+from desktop.core.models.metadata import MetadataCache, ModelMetadata, format_parameters, read_metadata
 from desktop.core.system.paths import app_paths
 from tests.helpers.gguf_builder import STR, U32, arch, build_gguf
 
@@ -116,10 +115,7 @@ def test_library_snapshot_has_metadata_and_disk_use(tmp_path: Path, starter_mode
     assert cache.reads == 3  # the second listing read no header
 
 
-def test_formatting() -> None:
-    assert format_size(999) == "999 bytes"
-    assert format_size(98_000_000) == "98 MB"
-    assert format_size(4_100_000_000) == "4.1 GB"
+def test_parameter_counts_read_as_people_say_them() -> None:
     assert format_parameters(134_515_008) == "135M"
     assert format_parameters(7_241_732_096) == "7.2B"
     assert format_parameters(0) == ""

@@ -8,7 +8,15 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from desktop.core.hub.client import RemoteFile
-from desktop.core.models.names import group_files, is_projector, quantization, safe_relative_path, split_group
+from desktop.core.models.names import (
+    group_files,
+    is_later_part,
+    is_projector,
+    quantization,
+    safe_relative_path,
+    split_group,
+    split_part_names,
+)
 from tests.helpers.fakehub import HOSTILE_NAMES
 
 
@@ -62,6 +70,14 @@ def test_split_group() -> None:
     assert split_group("model.gguf") is None
     assert split_group("m-00004-of-00003.gguf") is None and split_group("m-00000-of-00003.gguf") is None
     assert split_group("m-1-of-3.gguf") is None
+
+
+def test_the_parts_of_a_split_model_from_its_first_part() -> None:
+    assert split_part_names("dir/x-00001-of-00003.GGUF") == ("dir/x-00001-of-00003.GGUF", "dir/x-00002-of-00003.GGUF",
+                                                            "dir/x-00003-of-00003.GGUF")
+    assert split_part_names("x-00002-of-00003.gguf") is None and split_part_names("x.gguf") is None
+    assert [is_later_part(n) for n in ("x-00001-of-00002.gguf", "x-00002-of-00002.gguf", "x.gguf",
+                                       "x-00003-of-00002.gguf")] == [False, True, False, False]
 
 
 def remote(name: str, size: int) -> RemoteFile:

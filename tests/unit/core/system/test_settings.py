@@ -19,6 +19,7 @@ def test_defaults() -> None:
     s = Settings()
     g = s.generation
     assert (s.last_model, s.last_conversation_id, s.window_geometry, s.splitter_state) == ("", 0, "", "")
+    assert s.debug_log is False  # no message text in the log unless the person asks for it
     assert 0.0 < g.temperature <= 2.0
     assert 0.0 < g.top_p <= 1.0
     assert g.max_tokens > 0
@@ -39,6 +40,7 @@ def test_round_trip(tmp_path: Path) -> None:
                                       seed=99, max_tokens=64, system_prompt="Be terse.\nÜmlaut ✓",
                                       n_ctx=2048, n_threads=3),
         last_model="/models/a.gguf", last_conversation_id=12, window_geometry="abc=", splitter_state="def=",
+        debug_log=True,
     )
     save_settings(path, s)
     assert load_settings(path) == s
@@ -62,6 +64,7 @@ def test_wrong_types_fall_back_to_defaults(tmp_path: Path) -> None:
         "generation": {"temperature": "hot", "top_k": 2.5, "max_tokens": True, "seed": None,
                        "system_prompt": 5, "top_p": 1},  # an int where a float is wanted is fine
         "last_model": 3, "last_conversation_id": "7", "window_geometry": ["x"], "splitter_state": "kept",
+        "debug_log": "yes",  # only a real true turns message text in the log on
     }), encoding="utf-8")
     s = load_settings(path)
     d = GenerationSettings()
@@ -73,6 +76,7 @@ def test_wrong_types_fall_back_to_defaults(tmp_path: Path) -> None:
     assert s.generation.top_p == 1.0 and isinstance(s.generation.top_p, float)
     assert (s.last_model, s.last_conversation_id, s.window_geometry) == ("", 0, "")
     assert s.splitter_state == "kept"
+    assert s.debug_log is False
 
 
 def test_generation_not_a_dict_falls_back(tmp_path: Path) -> None:

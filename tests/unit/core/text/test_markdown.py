@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import statistics
-import time
 
 import pytest
 
 from desktop.core.text.markdown import DARK, LIGHT, MarkdownRenderer
+from tests.helpers.pace import budget, measure
 
 
 @pytest.fixture(scope="module")
@@ -154,16 +153,11 @@ only want the first few items, since it avoids sorting everything.
 def test_render_speed_of_a_typical_answer() -> None:
     renderer = MarkdownRenderer(DARK)
     answer = ANSWER + "\n" + ANSWER  # 735 tokens by SmolLM2's tokenizer: above the 500 aimed at
-    renderer.render(answer)  # warm-up: lexer lookup and first-use imports
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        out = renderer.render(answer)
-        times.append(time.perf_counter() - started)
-    elapsed = statistics.median(times)
-    print(f"\nrendered a 735-token answer ({len(answer)} chars) in {elapsed * 1000:.2f} ms (median of 5)")
+    out = renderer.render(answer)  # warm-up: lexer lookup and first-use imports
+    pace = measure(lambda: renderer.render(answer))
+    print(f"\nrendered a 735-token answer ({len(answer)} chars) in {pace} (median of 5)")
     assert len(out.code_blocks) == 2
-    assert elapsed < 0.020
+    assert pace.units < budget(0.020), str(pace)
 
 
 def test_split_blocks_keeps_code_fences_whole():
