@@ -32,6 +32,7 @@ from desktop.core.models.gguf import read_gguf
 from desktop.core.system.hardware import cpu_info
 
 pytestmark = [pytest.mark.e2e,
+              pytest.mark.timeout(900),  # two models at two contexts, each loaded and filled in a child process: minutes
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")]
 TOLERANCE = 0.20
 CONTEXTS = (2048, 8192)  # 8192: beyond Cove's default cap for SmolLM2, within its trained 8192

@@ -22,6 +22,7 @@ from desktop.core.system.settings import AccelerationSettings
 from tests.helpers.fakehub import GEMMA_FILE, GEMMA_REPO, SMOL_FILE, SMOL_REPO
 
 pytestmark = [pytest.mark.e2e,
+              pytest.mark.timeout(900),  # both models fetched from the fake Hub, then loaded in child processes: minutes
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")]
 TOLERANCE = 0.20
 MIB = 1 << 20
