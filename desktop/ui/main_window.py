@@ -368,9 +368,7 @@ class MainWindow(QMainWindow):
         self.regenerate_button.setEnabled(has_question and not self.controller.busy)
 
     def _on_answer_finished(self, message_id: int, status: str, stats: dict) -> None:
-        widget = self.chat_view.widget_for(message_id)  # its text came with the controller's last answer_updated
-        if widget is not None:
-            widget.set_status(status, stats.get("error", ""))
+        self.chat_view.finish_message(message_id, status, stats.get("error", ""))  # its text came already
         self.stats_label.setText(format_stats(stats))
         if stats.get("dropped_messages"):
             self.chat_view.mark_context_start(int(stats["dropped_messages"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
@@ -171,12 +173,29 @@ class ChatView(QScrollArea):
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.stream_text(text)
+        self._remember(message_id, content=text)
 
     def update_reasoning(self, message_id: int, text: str, seconds: float, thinking: bool) -> None:
         """Show more of a thinking model's reasoning (folded away once the answer starts)."""
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.show_reasoning(text, seconds, thinking)
+        self._remember(message_id, reasoning=text, thinking_s=seconds)
+
+    def finish_message(self, message_id: int, status: str, detail: str = "") -> None:
+        """An answer ended: show its state under it."""
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_status(status, detail)
+        self._remember(message_id, status=status)
+
+    def _remember(self, message_id: int, **changes: object) -> None:
+        """Keep the listed message in step with what streamed, so widgets built again (a scroll,
+        a new message after scrolling up) show it as it is now."""
+        for i in range(len(self._messages) - 1, -1, -1):
+            if self._messages[i].id == message_id:
+                self._messages[i] = dataclasses.replace(self._messages[i], **changes)
+                return
 
     def apply_versions(self, versions: dict[int, list[int]]) -> None:
         """Show ``‹ n/m ›`` on messages that have several versions."""
