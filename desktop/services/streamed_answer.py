@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-REASONING = "reasoning"  # a piece's kind for the model's thinking (desktop.core.engine.output_parser)
+from desktop.core.engine.output_parser import REASONING
 
 
 class StreamedAnswer:
