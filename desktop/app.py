@@ -32,6 +32,8 @@ from desktop.services.hub_service import HubService
 from desktop.services.library_service import LibraryService
 from desktop.services.secrets_service import SecretsService
 from desktop.services.store_service import StoreService
+from desktop.services.tool_service import ToolService
+from desktop.services.tool_turn import ToolTurn
 from desktop.services.transfer_service import TransferService
 from desktop.ui.main_window import MainWindow
 from desktop.ui.models.download_pane import DownloadPane
@@ -63,12 +65,16 @@ class CoveApp(QObject):
         self.read_only = not self.instance_lock.acquire()
         self.store = StoreService(paths.database, read_only=self.read_only)
         self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode)
-        self.controller = ChatController(self.store, self.generation, self.library, self.settings)
         self.network = network_guard.install(network_guard.NetworkLog())
-        self.secrets = SecretsService(SecretStore())
+        secret_store = SecretStore()
+        self.secrets = SecretsService(secret_store)
+        self.tools = ToolService(paths, self.settings, token_for=_keyring_token(secret_store), parent=self)
+        self.controller = ChatController(self.store, self.generation, self.library, self.settings,
+                                         tool_turn=ToolTurn(self.tools, self.store, self.settings, parent=self))
         self.chat_settings = ChatSettingsService(self.controller, self.store, parent=self)
         self.window = MainWindow(self.controller, self.network, self.secrets, self.chat_settings,
-                                 TransferService(self.store, parent=self), log_dir=paths.log_dir)
+                                 TransferService(self.store, parent=self), log_dir=paths.log_dir,
+                                 tools=self.tools, mcp_config=paths.mcp_config)
         self.hub = HubService(self.secrets, self.settings, parent=self)
         self.downloads = DownloadService(self.hub.client, lambda: effective_models_dir(self.paths, self.settings),
                                          paths.downloads_file, parent=self)
@@ -106,6 +112,7 @@ class CoveApp(QObject):
         self.store.submit(lambda s: s.purge_deleted(0.0))  # Undo is offered within a session only
         c.refresh_conversations()
         c.refresh_models()
+        self.tools.reload()
         self.chat_settings.refresh_presets()
         if self.settings.last_conversation_id:
             c.open_conversation(self.settings.last_conversation_id)
@@ -188,11 +195,24 @@ class CoveApp(QObject):
         if self._library_service is not None:
             self._library_service.shutdown()
         self.hub.stop()
+        self.tools.shutdown()
         self.secrets.stop()
         self.generation.shutdown()
         self.store.stop()
         self.instance_lock.release()
         network_guard.uninstall(self.network)
+
+
+def _keyring_token(secrets: SecretStore):  # noqa: ANN202 - returns the host's token lookup
+    """An HTTP MCP server's bearer token from the keyring (None when there is none or no keyring);
+    called on the MCP host's thread, never the GUI's."""
+    def token_for(secret_name: str) -> str | None:
+        try:
+            return secrets.get(secret_name)
+        except Exception:  # noqa: BLE001 - no keyring: the server is reached without a token
+            logger.warning("no keyring: the MCP server's token %s cannot be read", secret_name)
+            return None
+    return token_for
 
 
 def run_gui(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ A new conversation is said on standard error (``cove: conversation N``); ``--con
 continues one, restoring its context cache from disk when it is there. Ctrl+C stops the answer
 (kept as stopped, exit status 130). A thinking model's reasoning goes to standard error (dimmed on
 a terminal) unless ``--hide-thinking``; ``--json`` prints one object with the reasoning and the
-answer apart instead of streaming.
+answer apart instead of streaming. ``--tools`` lets the model call MCP tools
+(:mod:`desktop.cli.chat_tools`): each round's calls run, their results are stored as ``tool``
+messages, and the model goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from desktop.cli.chat_tools import CliTools, add_tool_arguments
 from desktop.cli.conversations import open_store
 from desktop.cli.output import fail, note
 from desktop.core.conversations.answer_recorder import AnswerRecorder
@@ -31,6 +34,8 @@ from desktop.core.engine.thinking_format import EFFORTS
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import GenerationSettings, load_settings
+from desktop.core.tools.specs import TOOL_CALL, ToolCall
+from desktop.core.tools.tool_rounds import CORRECT, DONE, RUN, ToolRounds, correction_result
 
 # argument -> GenerationSettings field
 _SETTINGS = {"system": "system_prompt", "max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
@@ -65,7 +70,8 @@ def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
                       help="close the thinking after N tokens and go on to the answer (0: no limit)")
     chat.add_argument("--hide-thinking", action="store_true", help="do not print the reasoning")
     chat.add_argument("--json", action="store_true",
-                      help="print one JSON object (conversation, reasoning, answer, stats) when done")
+                      help="print one JSON object (conversation, reasoning, answer, tool calls, stats) when done")
+    add_tool_arguments(chat)
 
 
 def settings_from_args(base: GenerationSettings, args: argparse.Namespace) -> GenerationSettings:
@@ -85,6 +91,8 @@ class _Turn:
     history: list[Message]      # the conversation before the question
     question: Message
     recorder: AnswerRecorder
+    store: Store
+    answer: Message             # the answer being written (the current round's)
 
 
 def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = None) -> int:
@@ -143,31 +151,93 @@ def _begin(store: Store, conversation_id: int, prompt: str, model_path: Path) ->
         history = []
         note(f"conversation {conversation.id}")
     answer = store.add_message(conversation.id, "assistant", "", parent_id=user.id, status=STREAMING)
+    return _Turn(conversation.id, history, user, _recorder(store, answer.id), store, answer)
 
+
+def _recorder(store: Store, message_id: int) -> AnswerRecorder:
+    """Records an answer's text into message ``message_id`` (its tool calls with the final figures)."""
     def write(content: str, reasoning: str, status: str | None, stats: dict | None) -> None:
-        store.update_message(answer.id, content, status=status, stats=stats, reasoning=reasoning,
-                             thinking_s=(stats or {}).get("thinking_s"))
-
-    return _Turn(conversation.id, history, user, AnswerRecorder(write))
+        figures = {k: v for k, v in stats.items() if k != "tool_calls"} if stats is not None else None
+        store.update_message(message_id, content, status=status, stats=figures, reasoning=reasoning,
+                             thinking_s=(stats or {}).get("thinking_s"),
+                             tool_calls=(stats or {}).get("tool_calls") or None)
+    return AnswerRecorder(write)
 
 
 def _answer(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppPaths, out: TextIO,
             args: argparse.Namespace) -> int:
-    """Stream the answer to ``out`` while recording it; 0, 130 when stopped, 1 when generation failed."""
-    # lazy: desktop.core.engine.runtime imports llama_cpp; load_runtime has imported it by now
-    from desktop.core.engine.runtime import GenerationError
-
+    """Answer (in as many tool rounds as it takes) while recording; 0, 130 when stopped, 1 when
+    generation failed or a tool server could not start."""
     if runtime.template_problem:
         note(f"note: the model's own chat template cannot be used ({runtime.template_problem}); "
              "using the built-in ChatML template")
-    request = _thinking_request(runtime, args)
-    messages = messages_for_model(turn.history + [turn.question], settings.system_prompt)
+    tools = CliTools(paths, allow_all=args.allow_tools) if args.tools else None
+    try:
+        problem = tools.start([n.strip() for n in args.tools.split(",") if n.strip()]) if tools else ""
+        if problem:
+            turn.recorder.finish(FAILED, {"error": problem})
+            return fail(problem)
+        return _rounds(runtime, turn, settings, paths, out, args, tools)
+    finally:
+        if tools is not None:
+            tools.close()
+
+
+def _rounds(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppPaths, out: TextIO,
+            args: argparse.Namespace, tools: CliTools | None) -> int:
+    # lazy: these import llama_cpp; load_runtime has imported it by now
+    from desktop.core.engine.runtime import GenerationError
+    from desktop.core.engine.tool_use import ToolRequest
+
+    rounds = ToolRounds(require=args.require_tool)
+    history = turn.history + [turn.question]
     restored = runtime.restore_state(paths.kv_state(turn.conversation_id)) if turn.history else 0
+    texts, done_calls = [], []
+    while True:
+        offer = ToolRequest(tools.specs, rounds.required_now, rounds.takes_calls) if tools else None
+        try:
+            status = _stream_round(runtime, turn, messages_for_model(history, settings.system_prompt), settings,
+                                   offer, out, args)
+        except GenerationError as exc:
+            turn.recorder.finish(FAILED, {"error": str(exc)})
+            return fail(str(exc))
+        stats = runtime.last_stats
+        turn.recorder.finish(status, {**stats.to_dict(), "restored_tokens": restored})
+        texts.append(turn.recorder.text.strip())
+        calls = [ToolCall.from_dict(c) for c in stats.tool_calls] if status == COMPLETE and tools else []
+        step = rounds.next_step(calls)
+        if step not in (DONE, RUN, CORRECT):
+            note(rounds.problem(step, calls))
+        if step not in (RUN, CORRECT):
+            break
+        history = history + [turn.store.get_message(turn.answer.id) or turn.answer]
+        parent = turn.answer.id
+        for call in calls:
+            result = correction_result(call) if call.error else tools.run_call(call)  # type: ignore[union-attr]
+            message = turn.store.add_message(turn.conversation_id, "tool", result.content, parent_id=parent,
+                                             tool=result.to_dict())
+            history.append(message)
+            parent = message.id
+            done_calls.append({**call.to_dict(), "result": result.content, "status": result.status,
+                               "duration_s": round(result.duration_s, 4), "server": result.server})
+            if not args.json:
+                shown = " ".join(result.content.split())[:200]
+                note(f"tool {call.name} {call.arguments_json()} -> {result.status}: {shown}")
+        turn.answer = turn.store.add_message(turn.conversation_id, "assistant", "", parent_id=parent, status=STREAMING)
+        turn.recorder = _recorder(turn.store, turn.answer.id)
+    return _report(runtime, turn, status, texts, done_calls, rounds.rounds, out, args, paths)
+
+
+def _stream_round(runtime: Any, turn: _Turn, messages: list[dict[str, Any]], settings: GenerationSettings,
+                  offer: Any, out: TextIO, args: argparse.Namespace) -> str:
+    """One round of generation streamed to ``out`` and recorded; its status."""
+    request = _thinking_request(runtime, args)
     cancel = threading.Event()
-    status = COMPLETE
     thoughts = _ThoughtsOut(sys.stderr, shown=not args.hide_thinking and not args.json)
     try:
-        for piece in runtime.stream_chat(messages, settings, cancel, request):
+        for piece in runtime.stream_chat(messages, settings, cancel, request, offer):
+            if piece.kind == TOOL_CALL:
+                continue
             turn.recorder.add(piece.text, piece.kind)
             if piece.kind == REASONING:
                 thoughts.write(piece.text)
@@ -177,19 +247,22 @@ def _answer(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppP
                 out.flush()
     except KeyboardInterrupt:
         cancel.set()
-        status = STOPPED
-    except GenerationError as exc:
-        turn.recorder.finish(FAILED, {"error": str(exc)})
-        return fail(str(exc))
-    thoughts.end()
+        return STOPPED
+    finally:
+        thoughts.end()
+    return COMPLETE
+
+
+def _report(runtime: Any, turn: _Turn, status: str, texts: list[str], calls: list[dict[str, Any]], rounds: int,
+            out: TextIO, args: argparse.Namespace, paths: AppPaths) -> int:
+    """Save the context cache, write the result (JSON or the closing newline) and the figures."""
     stats = runtime.last_stats
-    turn.recorder.finish(status, {**stats.to_dict(), "restored_tokens": restored})
     with contextlib.suppress(OSError):  # a cache for the next turn: losing it costs a prompt evaluation
         runtime.save_state(paths.kv_state(turn.conversation_id))
     if args.json:
         out.write(json.dumps({"conversation": turn.conversation_id, "reasoning": turn.recorder.reasoning.strip(),
-                              "answer": turn.recorder.text.strip(), "status": status, "stats": stats.to_dict()},
-                             ensure_ascii=False) + "\n")
+                              "answer": "\n\n".join(t for t in texts if t), "status": status, "tool_calls": calls,
+                              "rounds": rounds + 1, "stats": stats.to_dict()}, ensure_ascii=False) + "\n")
     else:
         out.write("\n")
     out.flush()

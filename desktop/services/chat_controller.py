@@ -7,23 +7,25 @@ listen to its signals.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from desktop.core.conversations.store import STREAMING, Conversation, Message, Store, suggest_title
+from desktop.core.conversations.store import COMPLETE, STREAMING, Conversation, Message, Store, suggest_title
 from desktop.core.engine.prompt import messages_for_model
 from desktop.core.library.model_library import ModelLibrary
-from desktop.core.system.settings import AccelerationSettings, GenerationSettings, Settings
+from desktop.core.system.settings import Settings
+from desktop.services.conversation_actions import ConversationListActions
 from desktop.services.generation_service import GenerationService
+from desktop.services.model_actions import ModelActions
 from desktop.services.store_service import StoreService
 from desktop.services.streamed_answer import StreamedAnswer
+from desktop.services.tool_turn import ToolTurn
 
 PAINT_INTERVAL_MS = 33  # at most ~30 repaints a second while streaming
 
 
-class ChatController(QObject):
+class ChatController(QObject, ConversationListActions, ModelActions):
     """Signals:
         conversations_changed(list): Conversation headers, newest first.
         conversation_opened(int, list): a conversation id and its shown messages.
@@ -61,8 +63,10 @@ class ChatController(QObject):
     conversation_deleted = Signal(int, str)
 
     def __init__(self, store: StoreService, generation: GenerationService, library: ModelLibrary,
-                 settings: Settings, parent: QObject | None = None) -> None:
+                 settings: Settings, parent: QObject | None = None, tool_turn: ToolTurn | None = None) -> None:
         super().__init__(parent)
+        self.tool_turn = tool_turn  # the tool rounds of the answer being written (None: no tools at all)
+        self._history: list[Message] = []  # what the answer being written answers
         self._store = store
         self._gen = generation
         self._library = library
@@ -165,25 +169,6 @@ class ChatController(QObject):
 
         self._store.submit(job, done, lambda _exc: self._clear_busy())
 
-    def restore_conversation(self, conversation_id: int) -> None:
-        """Undo a delete."""
-        self._store.submit(lambda s: (s.restore_conversation(conversation_id), s.list_conversations())[1],
-                           self.conversations_changed.emit)
-
-    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
-        """Pin a conversation to the top of the list, or unpin it."""
-        self._store.submit(lambda s: (s.set_pinned(conversation_id, pinned), s.list_conversations())[1],
-                           self.conversations_changed.emit)
-
-    def search(self, query: str, thinking: bool = False) -> None:
-        """Search every conversation (off the GUI thread; ``thinking``: answers' reasoning too);
-        answers with search_results."""
-        if not query.strip():
-            self.search_results.emit(query, [])
-            return
-        self._store.submit(lambda s: s.search(query, limit=50, thinking=thinking),
-                           lambda hits: self.search_results.emit(query, hits))
-
     def _leave_current(self, next_id: int) -> None:
         if self.conversation_id and self.conversation_id != next_id and not self.busy:
             self._gen.leave(self.conversation_id)
@@ -194,14 +179,6 @@ class ChatController(QObject):
         self.conversation_id = 0
         self.settings.last_conversation_id = 0
         self.conversation_opened.emit(0, [])
-
-    def rename_conversation(self, conversation_id: int, title: str) -> None:
-        """Rename; blank titles are refused with a message."""
-        if not title.strip():
-            self.problem.emit("A conversation needs a title.")
-            return
-        self._store.submit(lambda s: (s.rename_conversation(conversation_id, title), s.list_conversations())[1],
-                           self.conversations_changed.emit)
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation (the window asks first, and offers Undo after)."""
@@ -223,59 +200,6 @@ class ChatController(QObject):
         self._gen.forget(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_conversation()
-
-    # -- models --------------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        """List the library off the GUI thread."""
-        self._store.submit(lambda _s: self._library.entries(), self.models_listed.emit)
-
-    def select_model(self, path: str) -> None:
-        """Load a model (a library entry or a file the person opened)."""
-        if not path:
-            return
-        if self.busy:
-            self.problem.emit("Stop the answer being written before switching models.")
-            return
-        self._gen.load(path, self.settings.load_options(path))
-
-    def apply_generation_settings(self, new: GenerationSettings, acceleration: AccelerationSettings | None = None,
-                                  model_gpu_layers: int | None = None) -> None:
-        """Use new settings; reload the model when how it is loaded changed."""
-        before = self.settings.load_options(self.model_path)
-        self.settings.generation = new
-        if acceleration is not None:
-            self.settings.acceleration = acceleration
-        if model_gpu_layers is not None and self.model_path:
-            if model_gpu_layers == self.settings.acceleration.gpu_layers:
-                self.settings.gpu_layers_by_model.pop(self.model_path, None)
-            else:
-                self.settings.gpu_layers_by_model[self.model_path] = model_gpu_layers
-        if self.model_path and self.settings.load_options(self.model_path) != before:
-            self.select_model(self.model_path)
-
-    @Slot(str)
-    def _on_model_loading(self, path: str) -> None:
-        self.model_ready = False
-        self.model_state.emit("loading", f"Loading {Path(path).name}…")
-
-    @Slot(str, dict)
-    def _on_model_loaded(self, path: str, info: dict) -> None:
-        self.model_path, self.model_ready, self.model_info = path, True, info
-        self.settings.last_model = path
-        self._store.submit(lambda _s: (self._library.remember(Path(path)), self._library.entries())[1],
-                           self.models_listed.emit)
-        self.model_state.emit("ready", f"{info.get('name')} · {info.get('quantization')} · "
-                                       f"context {info.get('n_ctx')} · {info.get('threads')} threads"
-                                       + (" · safe mode" if info.get("safe_mode") else ""))
-        if info.get("template_problem"):
-            self.problem.emit(f"{info.get('name')}: the model's own chat template cannot be used "
-                              f"({info['template_problem']}). Cove uses its built-in ChatML template for it.")
-
-    @Slot(str, str)
-    def _on_model_failed(self, path: str, message: str) -> None:
-        self.model_ready = False
-        self.model_state.emit("failed", message)
-        self.problem.emit(message)
 
     # -- chatting ------------------------------------------------------------------------------
     def send(self, text: str) -> bool:
@@ -335,7 +259,7 @@ class ChatController(QObject):
 
         def job(store: Store) -> tuple[list[Message], Message] | None:
             path = store.active_path(cid)
-            while path and path[-1].role == "assistant":
+            while path and path[-1].role in ("assistant", "tool"):  # back to the question
                 path.pop()
             if not path:
                 return None
@@ -359,8 +283,10 @@ class ChatController(QObject):
         self.versions_changed.emit(versions)
 
     def stop(self) -> None:
-        """Stop the answer being written; what was written so far is kept."""
+        """Stop the answer being written (and its tool rounds); what was written so far is kept."""
         self._gen.stop()
+        if self.tool_turn is not None and self.tool_turn.active:
+            self.tool_turn.cancel()
 
     def _set_busy_placeholder(self) -> None:
         # Busy from the click on, so a second Enter cannot send twice.
@@ -372,13 +298,37 @@ class ChatController(QObject):
         self.busy_changed.emit(False)
 
     def _start_answer(self, conversation_id: int, history: list[Message], answer: Message) -> None:
-        self._streaming_message = answer
-        self._streaming_conversation = conversation_id
+        """A new answer: with the conversation's tools once their servers run, else at once."""
+        self._streaming_message, self._streaming_conversation = answer, conversation_id
+        if self.tool_turn is None:
+            self._run_round(conversation_id, history, answer)
+            return
+
+        def ready() -> None:
+            if self._streaming_message is answer:  # not stopped meanwhile
+                self._run_round(conversation_id, history, answer)
+
+        generation = self.settings.generation
+        self.tool_turn.prepare(list(generation.tools), generation.require_tool, ready, self.problem.emit)
+
+    def _run_round(self, conversation_id: int, history: list[Message], answer: Message) -> None:
+        self._streaming_message, self._streaming_conversation, self._history = answer, conversation_id, list(history)
         self._stream = StreamedAnswer()
         self.answer_started.emit(answer)
         messages = messages_for_model(history, self.settings.generation.system_prompt)
         self._send_started = time.perf_counter()
-        self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id, conversation_id)
+        tools = self.tool_turn.request() if self.tool_turn is not None else {}
+        self._request_id = self._gen.generate(messages, asdict(self.settings.generation), answer.id, conversation_id,
+                                              tools)
+
+    def _continue_round(self, answered: Message, results: list[Message], answer: Message) -> None:
+        if self._streaming_message is not None:
+            self._run_round(self._streaming_conversation, self._history + [answered] + results, answer)
+
+    def _end_turn(self, problem: str) -> None:
+        self._clear_busy()
+        if problem:
+            self.problem.emit(problem)
 
     @property
     def answer_text(self) -> str:
@@ -426,10 +376,18 @@ class ChatController(QObject):
         self._paint.stop()
         self._paint_answer()
         self._end_reasoning(float(stats.get("thinking_s", 0.0)) or None)
-        message_id = self._streaming_message.id
+        calls = stats.get("tool_calls") or []
+        answered = replace(self._streaming_message, content=self._stream.text, reasoning=self._stream.reasoning,
+                           status=status, tool_calls=calls)
         self.last_stats = stats
+        turn = self.tool_turn
+        if status == COMPLETE and calls and turn is not None and turn.active:
+            self.answer_finished.emit(answered.id, status, stats)  # busy still: the tool rounds go on
+            turn.after_round(self._streaming_conversation, answered, calls,
+                             lambda results, answer: self._continue_round(answered, results, answer), self._end_turn)
+            return
         self._clear_busy()
-        self.answer_finished.emit(message_id, status, stats)
+        self.answer_finished.emit(answered.id, status, stats)
 
     @Slot(int, str)
     def _on_failed(self, request_id: int, message: str) -> None:

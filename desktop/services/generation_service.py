@@ -22,6 +22,7 @@ from desktop.core.engine.loader import ModelFileError, open_runtime, prepare_mod
 from desktop.core.system.hardware import detect
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import GenerationSettings
+from desktop.core.tools.specs import TOOL_CALL, ToolSpec
 from desktop.services.background import log_failure
 
 logger = logging.getLogger(__name__)
@@ -169,10 +170,11 @@ class GenerationWorker(QObject):
         if conversation_id:
             self.last_restored = self._runtime.restore_state(self._state_path(conversation_id))
 
-    @Slot(int, list, dict, int, int)
+    @Slot(int, list, dict, int, int, dict)
     def generate(self, request_id: int, messages: list, settings: dict, message_id: int,
-                 conversation_id: int = 0) -> None:
-        """Stream an answer to ``messages``, saving it into message ``message_id`` as it grows."""
+                 conversation_id: int = 0, tools: dict | None = None) -> None:
+        """Stream an answer to ``messages``, saving it into message ``message_id`` as it grows.
+        ``tools``: {"specs": [ToolSpec fields], "required": name, "take_calls": bool} or empty."""
         if self._runtime is None:
             self.failed.emit(request_id, "No model is loaded. Pick one in the model menu.")
             return
@@ -186,8 +188,10 @@ class GenerationWorker(QObject):
         try:
             self._enter(conversation_id)
             generation = GenerationSettings.from_dict(settings)
-            for piece in self._runtime.stream_chat(messages, generation, self.cancel, self._thinking(generation)):
-                recorder.add(piece.text, piece.kind)
+            for piece in self._runtime.stream_chat(messages, generation, self.cancel, self._thinking(generation),
+                                                   tool_request(tools or {})):
+                if piece.kind != TOOL_CALL:  # calls are stored as the message's calls, not its text
+                    recorder.add(piece.text, piece.kind)
                 self.piece.emit(request_id, piece.kind, piece.text)
         except Exception as exc:  # noqa: BLE001 - logged, and the answer says it failed
             log_failure(logger, "generating an answer", exc, (GenerationError,))
@@ -209,6 +213,18 @@ class GenerationWorker(QObject):
         return ThinkingRequest(think, settings.reasoning_effort, max(0, settings.thinking_budget), self.answer_now)
 
 
+def tool_request(data: dict) -> Any:
+    """The engine's ToolRequest from its plain-data form (None when no tools are offered)."""
+    specs = [ToolSpec(**{k: v for k, v in s.items() if k in ToolSpec.__dataclass_fields__})
+             for s in data.get("specs", []) if isinstance(s, dict) and s.get("name")]
+    if not specs:
+        return None
+    # lazy: the engine imports llama_cpp (slow); by the time an answer runs, a load has imported it
+    from desktop.core.engine.tool_use import ToolRequest
+
+    return ToolRequest(specs, str(data.get("required") or ""), bool(data.get("take_calls", True)))
+
+
 class GenerationService(QObject):
     """GUI-side handle of the generation thread: requests go to its worker as queued signals, and
     the worker's signals are re-emitted here, on the GUI thread. Connect to these, never to the
@@ -220,7 +236,7 @@ class GenerationService(QObject):
             also after a failed load when the previous model is still loaded.
         model_failed(str path, str message): a load failed; the message is for a person.
         piece(int request_id, str kind, str piece): the next streamed piece of an answer: ``kind``
-            'reasoning' (a thinking model's thoughts) or 'answer'.
+            'reasoning' (a thinking model's thoughts), 'answer', or 'tool_call' (a call's raw text).
         finished(int request_id, str status, dict stats): an answer ended ('complete' or 'stopped').
         failed(int request_id, str message): an answer failed; the message is for a person.
     """
@@ -233,7 +249,7 @@ class GenerationService(QObject):
     failed = Signal(int, str)
 
     load_requested = Signal(str, dict)
-    generate_requested = Signal(int, list, dict, int, int)
+    generate_requested = Signal(int, list, dict, int, int, dict)
     unload_requested = Signal()
     leave_requested = Signal(int)
     forget_requested = Signal(int)
@@ -262,13 +278,14 @@ class GenerationService(QObject):
         """Ask the worker to load a model (it answers with model_loaded or model_failed)."""
         self.load_requested.emit(path, dict(options or {}))
 
-    def generate(self, messages: list[dict[str, str]], settings: dict, message_id: int,
-                 conversation_id: int = 0) -> int:
-        """Ask for an answer; returns the request id used in the piece/finished/failed signals."""
+    def generate(self, messages: list[dict[str, Any]], settings: dict, message_id: int,
+                 conversation_id: int = 0, tools: dict | None = None) -> int:
+        """Ask for an answer; returns the request id used in the piece/finished/failed signals.
+        ``tools``: what :func:`tool_request` reads (the finished stats then list the calls)."""
         self._next_id += 1
         self._worker.cancel.clear()
         self._worker.answer_now.clear()
-        self.generate_requested.emit(self._next_id, messages, settings, message_id, conversation_id)
+        self.generate_requested.emit(self._next_id, messages, settings, message_id, conversation_id, tools or {})
         return self._next_id
 
     def leave(self, conversation_id: int) -> None:

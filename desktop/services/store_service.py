@@ -66,10 +66,15 @@ class StoreService(QObject):
 
     def update_message(self, message_id: int, content: str, status: str | None, stats: dict | None,
                        reasoning: str | None = None) -> None:
-        """Queue a write of a message's text (and reasoning, status and figures); thread-safe."""
+        """Queue a write of a message's text (and reasoning, status and figures); thread-safe. The
+        figures' ``tool_calls`` (the calls the answer wrote) are stored as the message's calls."""
         thinking_s = (stats or {}).get("thinking_s")
+        calls = (stats or {}).get("tool_calls") or None
+        if stats is not None and "tool_calls" in stats:
+            stats = {k: v for k, v in stats.items() if k != "tool_calls"}
         self.submit(lambda store: store.update_message(message_id, content, status=status, stats=stats,
-                                                       reasoning=reasoning, thinking_s=thinking_s))
+                                                       reasoning=reasoning, thinking_s=thinking_s,
+                                                       tool_calls=calls))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Finish queued jobs, close the database and end the thread (bounded wait)."""

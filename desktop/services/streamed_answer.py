@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from desktop.core.engine.output_parser import REASONING
+from desktop.core.engine.output_parser import ANSWER, REASONING
 
 
 class StreamedAnswer:
@@ -25,7 +25,7 @@ class StreamedAnswer:
             now = self._clock()
             self._thinking_from = self._thinking_from or now
             self._thinking_to = now
-        else:
+        elif kind == ANSWER:
             self._answer.append(text)
 
     @property

@@ -38,14 +38,15 @@ from desktop.core.text.units import format_size
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.services.secrets_service import SecretsService
+from desktop.services.tool_service import ToolService
 from desktop.services.transfer_service import TransferService, format_for
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.thinking_controls import ThinkingControls
+from desktop.ui.chat.tool_wiring import ToolWiring
 from desktop.ui.file_dialogs import export_file_dialog, import_file_dialog, model_file_dialog
 from desktop.ui.notices import Banner, UndoOffer
-from desktop.ui.settings.hardware_panel import HardwarePanel
-from desktop.ui.settings.privacy_panel import PrivacyPanel
+from desktop.ui.settings.settings_builder import build_settings_dialog
 from desktop.ui.settings.settings_dialog import SettingsDialog
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.status_line import format_stats
@@ -61,19 +62,23 @@ class MainWindow(QMainWindow):
 
     def __init__(self, controller: ChatController, network: NetworkLog, secrets: SecretsService,
                  chat_settings: ChatSettingsService | None = None, transfer: TransferService | None = None, *,
-                 log_dir: Path) -> None:
+                 log_dir: Path, tools: ToolService | None = None, mcp_config: Path | None = None) -> None:
         super().__init__()
         self.controller = controller
         self.log_dir = log_dir
         self.chat_settings = chat_settings
         self.transfer = transfer
         self.network = network
-        self.secrets = secrets
+        self.secrets, self.tools, self.mcp_config = secrets, tools, mcp_config
         self.setWindowTitle("Cove")
         self.setAcceptDrops(True)
         self.renderer = MarkdownRenderer(current_theme())
         self._build()
         self._connect()
+        self.tool_wiring = None if tools is None else ToolWiring(
+            self, tools, controller, self.chat_view, place=self.composer_buttons,
+            open_settings=self.open_settings_dialog, show_problem=self.show_problem,
+            applied=chat_settings.applied if chat_settings else None)
         self.resize(1100, 760)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -143,6 +148,7 @@ class MainWindow(QMainWindow):
         self.thinking_controls = ThinkingControls()
         self.thinking_controls.hide()
         buttons.addWidget(self.thinking_controls)
+        self.composer_buttons = buttons  # the Tools control goes here (ToolWiring)
         buttons.addStretch(1)
         bottom.addLayout(buttons)
         return bottom
@@ -295,22 +301,9 @@ class MainWindow(QMainWindow):
 
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
-        c = self.controller
-        hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
-                                 c.settings.gpu_layers_by_model.get(c.model_path))
-        cs = self.chat_settings
-        privacy = PrivacyPanel(self.network, self.secrets, c.settings)
-        dialog = SettingsDialog(c.settings.generation, privacy, hardware, self,
-                                presets=cs.presets if cs else [], current_preset=cs.conversation_preset if cs else "")
-        dialog.tabs.setCurrentIndex(["Generation", "Hardware", "Privacy"].index(tab))
-        if cs is not None:
-            dialog.applied.connect(lambda values: cs.apply(*values))
-            dialog.generation.save_preset_requested.connect(cs.save_preset)
-            dialog.generation.delete_preset_requested.connect(cs.delete_preset)
-            cs.refresh_presets()
-        else:
-            dialog.applied.connect(lambda values: c.apply_generation_settings(*values[:3]))
-        self.settings_dialog = dialog
+        dialog = self.settings_dialog = build_settings_dialog(self, self.controller, self.chat_settings, self.network,
+                                                              self.secrets, self.tools, self.mcp_config)
+        dialog.show_tab(tab)
         dialog.open()
 
     def _on_presets(self, presets: list) -> None:
@@ -361,7 +354,8 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _on_answer_started(self, message: Message) -> None:
-        self.chat_view.add_message(message)
+        if message.conversation_id == self.controller.conversation_id:  # not a tool round of one left
+            self.chat_view.add_message(message)
 
     def _update_regenerate(self) -> None:
         has_question = any(w.message.role == "user" for w in self.chat_view.message_widgets())

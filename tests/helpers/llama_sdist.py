@@ -18,7 +18,7 @@ import gguf
 
 SDIST = "llama-cpp-python==0.3.36"
 CACHE = Path.home() / ".cache" / "cove-test-models" / "llama-vocab"
-VOCABS = ("qwen35", "qwen2", "deepseek-llm", "llama-spm", "llama-bpe", "gemma-4", "gpt-2")
+VOCABS = ("qwen35", "qwen2", "deepseek-llm", "llama-spm", "llama-bpe", "gemma-4", "gpt-2", "command-r")
 HARMONY_TOKENS = ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|call|>",
                   "<|constrain|>")
 

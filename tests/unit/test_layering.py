@@ -26,7 +26,7 @@ DESKTOP = REPO / "desktop"
 # Per package: child name -> rank. A child imports only children of a strictly lower rank.
 RANKS: dict[str, dict[str, int]] = {
     "desktop": {"core": 0, "services": 1, "cli": 1, "ui": 2, "app": 3, "__main__": 4},
-    "desktop.core": {"text": 0, "system": 1, "models": 2, "conversations": 2, "engine": 3, "hub": 3,
+    "desktop.core": {"text": 0, "system": 1, "models": 2, "conversations": 2, "tools": 2, "engine": 3, "hub": 3,
                      "downloads": 4, "library": 4},
     "desktop.ui": {"theme": 0, "notices": 0, "file_dialogs": 0, "status_line": 0, "chat": 1, "models": 1, "settings": 1, "sidebar": 1,
                    "main_window": 2},
@@ -179,6 +179,11 @@ def test_only_the_engine_imports_llama_cpp():
 def test_only_the_hub_client_imports_huggingface_hub():
     importers = sorted(name for name, path in MODULES.items() if "huggingface_hub" in top_level_imports(path))
     assert importers == ["desktop.core.hub.client"]
+
+
+def test_only_the_mcp_host_imports_the_mcp_sdk():
+    importers = sorted(name for name, path in MODULES.items() if "mcp" in top_level_imports(path))
+    assert importers == ["desktop.core.tools.mcp_host"]
 
 
 def test_importing_all_of_core_loads_no_qt():

@@ -122,10 +122,13 @@ def _insert_tree(db: sqlite3.Connection, tree: ConversationTree, n: int) -> int:
             raise ValueError(f"{where}: message {m.key!r} has no text")
         cur = db.execute(
             "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats,"
-            " reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?)",
+            " reasoning, thinking_s, tool_calls, tool) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (conversation_id, ids[m.parent_key] if m.parent_key is not None else None, m.role, m.content,
              m.status, m.created_at, json_object(m.stats), m.reasoning if isinstance(m.reasoning, str) else "",
-             float(m.thinking_s) if isinstance(m.thinking_s, (int, float)) else 0.0),
+             float(m.thinking_s) if isinstance(m.thinking_s, (int, float)) else 0.0,
+             json.dumps([c for c in m.tool_calls if isinstance(c, dict)] if isinstance(m.tool_calls, list) else [],
+                        ensure_ascii=False),
+             json_object(m.tool if isinstance(m.tool, dict) else {})),
         )
         ids[m.key] = int(cur.lastrowid)
     if tree.leaf_key is not None and tree.leaf_key not in ids:

@@ -9,7 +9,11 @@ blocks stay code blocks. Several conversations are separated by ``---``.
     {"format": "cove-conversations", "version": 1, "conversations": [
       {"title", "created_at", "updated_at", "pinned", "model", "settings", "leaf_key",
        "messages": [{"key", "parent_key", "role", "content", "status", "created_at", "stats",
-                     "reasoning", "thinking_s"}]}]}
+                     "reasoning", "thinking_s", "tool_calls"?, "tool"?}]}]}
+
+``tool_calls`` (an answer's calls: ``id``, ``name``, ``arguments``) and ``tool`` (a result's facts,
+on messages of role ``tool``) are written only where there are some, so exports of conversations
+without tools are what they were.
 
 Messages are listed parents first; ``key`` numbers them 1, 2, ... within their conversation and
 ``parent_key``/``leaf_key`` refer to those numbers. Conversations come oldest first. The text is
@@ -39,7 +43,7 @@ from desktop.core.system.atomic import write_text_atomic
 FORMAT = "cove-conversations"
 VERSION = 1
 FORMATS = ("md", "json")
-ROLE_HEADINGS = {"user": "User", "assistant": "Assistant", "system": "System"}
+ROLE_HEADINGS = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 
 
 class ImportFormatError(ValueError):
@@ -76,16 +80,33 @@ def export_markdown(store: Store, conversation_ids: list[int] | None = None) -> 
     for conversation in _chosen(store, conversation_ids):
         lines = [f"# {conversation.title}", ""]
         for message in store.active_path(conversation.id):
+            if message.role == "tool":
+                lines += _tool_result_markdown(message.tool, message.content)
+                continue
             lines += [f"## {ROLE_HEADINGS.get(message.role, message.role.title())}", ""]
             if message.reasoning.strip():
                 lines += [f"<details><summary>{thought_label(message.thinking_s)}</summary>", "",
                           message.reasoning.strip(), "", "</details>", ""]
             lines.append(message.content.rstrip())
+            for call in message.tool_calls:
+                lines += ["", f"> Tool call `{call.get('name', '')}` "
+                              f"`{json.dumps(call.get('arguments', {}), ensure_ascii=False)}`"]
             if message.incomplete:
                 lines += ["", f"*(incomplete answer: {message.status})*"]
             lines.append("")
         blocks.append("\n".join(lines))
     return "\n---\n\n".join(blocks)
+
+
+def _tool_result_markdown(tool: dict[str, Any], content: str) -> list[str]:
+    """A tool result as Markdown: its heading (tool, status, time), arguments and text fenced."""
+    status = str(tool.get("status") or "ok")
+    seconds = tool.get("duration_s") or 0
+    facts = [status] + ([f"{float(seconds):.2f} s"] if seconds else [])
+    fence = "````" if "```" in content else "```"
+    return [f"## Tool result: {tool.get('name', '')} ({', '.join(facts)})", "",
+            f"Arguments: `{json.dumps(tool.get('arguments', {}), ensure_ascii=False)}`", "",
+            f"{fence}text", content.rstrip(), fence, ""]
 
 
 def thought_label(seconds: float) -> str:
@@ -109,6 +130,8 @@ def export_json(store: Store, conversation_ids: list[int] | None = None) -> str:
                 "role": message.role, "content": message.content, "status": message.status,
                 "created_at": message.created_at, "stats": _finite(message.stats),
                 "reasoning": message.reasoning, "thinking_s": _finite(message.thinking_s),
+                **({"tool_calls": _finite(message.tool_calls)} if message.tool_calls else {}),
+                **({"tool": _finite(message.tool)} if message.tool else {}),
             })
         conversations.append({
             "title": conversation.title, "created_at": conversation.created_at,
@@ -231,10 +254,13 @@ def _cove_tree(c: Any, n: int) -> ConversationTree:
         reasoning, seconds = m.get("reasoning", ""), m.get("thinking_s", 0.0)
         if not isinstance(reasoning, str) or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             raise ValueError(f"{at}: 'reasoning' must be text and 'thinking_s' a number")
+        calls, tool = m.get("tool_calls", []), m.get("tool", {})
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls) or not isinstance(tool, dict):
+            raise ValueError(f"{at}: 'tool_calls' must be a list of objects and 'tool' an object")
         tree.messages.append(TreeMessage(key, _key(m.get("parent_key"), f"{at} parent_key"),
                                          _field(m, "role", str, at), _field(m, "content", str, at),
                                          str(m.get("status", "complete")), _time(m, "created_at", at), stats,
-                                         reasoning, float(seconds)))
+                                         reasoning, float(seconds), calls, tool))
     tree.messages = _parents_first(tree.messages, where)
     return tree
 

@@ -18,7 +18,7 @@ STREAMING = "streaming"  # being written; left so by a crash, it reads as "incom
 STOPPED = "stopped"
 FAILED = "failed"
 STATUSES = (COMPLETE, STREAMING, STOPPED, FAILED)
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")  # tool: a tool call's result (schema 4)
 
 
 class StoreError(RuntimeError):
@@ -51,7 +51,9 @@ class Conversation:
 class Message:
     """One message. ``stats`` holds generation figures for answers (tokens/s and so on);
     ``reasoning`` is what a thinking model wrote before its answer (``content``), ``thinking_s``
-    how long that took."""
+    how long that took. An answer that called tools lists the calls in ``tool_calls``
+    (:meth:`desktop.core.tools.specs.ToolCall.to_dict`); a message of role 'tool' holds one call's
+    result as ``content`` and its facts (name, arguments, status, time) in ``tool``."""
 
     id: int
     conversation_id: int
@@ -63,6 +65,8 @@ class Message:
     stats: dict[str, Any] = field(default_factory=dict)
     reasoning: str = ""
     thinking_s: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool: dict[str, Any] = field(default_factory=dict)
 
     @property
     def incomplete(self) -> bool:
@@ -92,6 +96,8 @@ class TreeMessage:
     stats: dict[str, Any] = field(default_factory=dict)
     reasoning: str = ""
     thinking_s: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,6 +128,15 @@ def json_dict(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def json_list(text: str | None) -> list[Any]:
+    """A JSON array stored as text; [] when missing, malformed or not an array."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
 def conversation_from_row(row: sqlite3.Row) -> Conversation:
     """A :class:`Conversation` from a ``conversations`` row (schema 1 rows lack the v2 columns)."""
     keys = row.keys()
@@ -133,10 +148,13 @@ def conversation_from_row(row: sqlite3.Row) -> Conversation:
 
 
 def message_from_row(row: sqlite3.Row) -> Message:
-    """A :class:`Message` from a ``messages`` row (rows before schema 3 have no reasoning)."""
+    """A :class:`Message` from a ``messages`` row (rows before schema 3 have no reasoning, before
+    4 no tools)."""
     keys = row.keys()
     return Message(
         row["id"], row["conversation_id"], row["parent_id"], row["role"], row["content"],
         row["status"], row["created_at"], json_dict(row["stats"]),
         row["reasoning"] if "reasoning" in keys else "", float(row["thinking_s"]) if "thinking_s" in keys else 0.0,
+        [c for c in json_list(row["tool_calls"]) if isinstance(c, dict)] if "tool_calls" in keys else [],
+        json_dict(row["tool"]) if "tool" in keys else {},
     )

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from desktop.core.conversations.migrations import SCHEMA_VERSION
 from desktop.core.conversations.salvage import SalvageResult, reference_objects, salvage
-from desktop.core.conversations.store import READ_ONLY_REASON, Store, StoreError, decode_text
+from desktop.core.conversations.store import READ_ONLY_REASON, ROLES, Store, StoreError, decode_text
 from desktop.core.system.locks import FileLock, users_lock_path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -156,8 +156,9 @@ def check_database(path: Path) -> str | None:
         if "messages_fts" in tables:  # the search index can be opened (its configuration is readable)
             db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH '\"cove\"' LIMIT 1").fetchall()
         # A read-only connection's integrity_check skips CHECK constraints: the one Cove has, by hand.
+        roles = ", ".join(f"'{role}'" for role in (ROLES if version >= 4 else ROLES[:3]))
         if "messages" in tables and db.execute(
-                "SELECT 1 FROM messages WHERE role NOT IN ('system', 'user', 'assistant') LIMIT 1").fetchone():
+                f"SELECT 1 FROM messages WHERE role NOT IN ({roles}) LIMIT 1").fetchone():
             return "CHECK constraint failed in messages"
         return None
     except (sqlite3.Error, ValueError) as exc:  # ValueError: text that is not UTF-8 in the schema

@@ -322,10 +322,11 @@ def _write_messages(db: sqlite3.Connection, rows: Iterable[dict[str, Any]], conv
         parent = _int(r.get("parent_id"))
         try:
             db.execute("INSERT INTO messages (id, conversation_id, parent_id, role, content, status, created_at,"
-                       " stats, reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       " stats, reasoning, thinking_s, tool_calls, tool) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (r["id"], cid, parent if parent in written else None, role, _text(r.get("content"), ""),
                         status if status in STATUSES else COMPLETE, created, _text(r.get("stats"), "{}"),
-                        _text(r.get("reasoning"), ""), _real(r.get("thinking_s"), 0.0)))
+                        _text(r.get("reasoning"), ""), _real(r.get("thinking_s"), 0.0),
+                        _text(r.get("tool_calls"), "[]"), _text(r.get("tool"), "{}")))
         except (sqlite3.Error, ValueError):
             continue
         written.add(int(r["id"]))

@@ -249,6 +249,8 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         stats: dict[str, Any] | None = None,
         reasoning: str = "",
         thinking_s: float = 0.0,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool: dict[str, Any] | None = None,
     ) -> Message:
         """Append a message (committed before this returns) and make it the conversation's tip."""
         if status not in STATUSES:
@@ -257,9 +259,10 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         with self._transaction() as db:
             cur = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, status, created_at, stats,"
-                " reasoning, thinking_s) VALUES (?,?,?,?,?,?,?,?,?)",
+                " reasoning, thinking_s, tool_calls, tool) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (conversation_id, parent_id, role, content, status, now, json.dumps(stats or {}), reasoning,
-                 thinking_s),
+                 thinking_s, json.dumps(tool_calls or [], ensure_ascii=False),
+                 json.dumps(tool or {}, ensure_ascii=False)),
             )
             message_id = int(cur.lastrowid)
             db.execute(
@@ -267,7 +270,7 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
                 (message_id, now, conversation_id),
             )
         return Message(message_id, conversation_id, parent_id, role, content, status, now, stats or {},
-                       reasoning, thinking_s)
+                       reasoning, thinking_s, list(tool_calls or []), dict(tool or {}))
 
     def update_message(
         self,
@@ -278,16 +281,20 @@ class Store(BranchOperations, SettingsOperations, SearchOperations):
         stats: dict[str, Any] | None = None,
         reasoning: str | None = None,
         thinking_s: float | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Replace a message's text (a streaming flush), optionally its status, stats and reasoning."""
+        """Replace a message's text (a streaming flush), optionally its status, stats, reasoning
+        and tool calls."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown message status {status!r}")
+        calls = json.dumps(tool_calls, ensure_ascii=False) if tool_calls is not None else None
         with self._transaction() as db:
             db.execute(
                 "UPDATE messages SET content = ?, status = COALESCE(?, status), stats = COALESCE(?, stats),"
-                " reasoning = COALESCE(?, reasoning), thinking_s = COALESCE(?, thinking_s) WHERE id = ?",
+                " reasoning = COALESCE(?, reasoning), thinking_s = COALESCE(?, thinking_s),"
+                " tool_calls = COALESCE(?, tool_calls) WHERE id = ?",
                 (content, status, json.dumps(stats) if stats is not None else None, reasoning, thinking_s,
-                 message_id),
+                 calls, message_id),
             )
 
     def get_message(self, message_id: int) -> Message | None:

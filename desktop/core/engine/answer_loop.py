@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.engine.decode import StopText, generate_tokens, seed_sampler
-from desktop.core.engine.output_parser import REASONING, OutputParser, Piece
+from desktop.core.engine.output_parser import ANSWER, REASONING, OutputParser, Piece
 from desktop.core.engine.thinking_format import ThinkingFormat
 from desktop.core.system.settings import GenerationSettings
+from desktop.core.tools.call_formats import ToolCallFormat, parse_calls
+from desktop.core.tools.specs import TOOL_CALL, ToolCall
 
 
 @dataclass
@@ -58,6 +60,10 @@ class AnswerLoop:
     special: bool                 # the format's markers are special tokens: decode them as text
     on_first_token: Callable[[], None] = lambda: None
     counts: AnswerCounts = field(default_factory=AnswerCounts)
+    scanner: Any = None           # a CallScanner over the answer text when tools are offered
+    tool_format: ToolCallFormat | None = None
+    grammar: Any = None           # a LlamaGrammar that sampling must follow (a required call)
+    calls: list[ToolCall] = field(default_factory=list)
     _thinking_from: float = 0.0
 
     def run(self, prompt: list[int], settings: GenerationSettings, max_tokens: int,
@@ -72,13 +78,13 @@ class AnswerLoop:
             closing = ""
             for token in generate_tokens(self.llm, prompt + generated, settings,
                                          max_tokens=max_tokens - len(generated), stop_ids=self.stop_ids,
-                                         cancel=cancel, special=self.special):
+                                         cancel=cancel, special=self.special, grammar=self.grammar):
                 if not generated:
                     self.counts.first_token_at = time.perf_counter()
                     self.on_first_token()
                 generated.append(token.id)
                 thinking = parser.in_reasoning
-                pieces = parser.feed(stops.feed(token.text))
+                pieces = self._route(parser.feed(stops.feed(token.text)))
                 self._count(thinking or parser.in_reasoning)
                 yield from pieces
                 if stops.stopped:
@@ -91,10 +97,29 @@ class AnswerLoop:
                 generated += self.llm.tokenize(closing.encode("utf-8"), add_bos=False, special=True)
             else:
                 closing = ""
-        yield from parser.feed(stops.flush()) + parser.finish()
+        yield from self._route(parser.feed(stops.flush()) + parser.finish(), final=True)
         self.counts.generated = len(generated)
         self.counts.finish = ("cancelled" if cancel.is_set() else
                               "stop" if stops.stopped or len(generated) < max_tokens else "length")
+
+    def _route(self, pieces: list[Piece], final: bool = False) -> list[Piece]:
+        """The answer text through the call scanner (reasoning never: a call in thinking is no
+        call); each complete call read into ``calls``."""
+        if self.scanner is None and self.tool_format is None:
+            return pieces
+        routed: list[Piece] = []
+        for piece in pieces:
+            scan = self.scanner is not None and piece.kind == ANSWER
+            routed += self.scanner.feed(piece.text) if scan else [piece]
+        if final and self.scanner is not None:
+            routed += self.scanner.finish()
+        for piece in routed:
+            if piece.kind == TOOL_CALL and self.tool_format is not None:
+                for call in parse_calls(self.tool_format, piece.text):
+                    number = f"call_{len(self.calls) + 1}"
+                    self.calls.append(call if call.id else ToolCall(call.name, call.arguments, number, call.error,
+                                                                    call.raw))
+        return routed
 
     def _count(self, thinking: bool) -> None:
         now = time.perf_counter()

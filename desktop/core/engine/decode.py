@@ -71,12 +71,15 @@ def seed_sampler(llm: Any, seed: int) -> None:
 
 
 def generate_tokens(llm: Any, prompt: Sequence[int], settings: GenerationSettings, *, max_tokens: int,
-                    stop_ids: set[int], cancel: threading.Event, special: bool) -> Iterator[Token]:
+                    stop_ids: set[int], cancel: threading.Event, special: bool,
+                    grammar: Any = None) -> Iterator[Token]:
     """Tokens of the answer to ``prompt`` until one of ``stop_ids``, ``max_tokens``, or ``cancel``;
-    each with its text (special tokens as text when ``special``)."""
+    each with its text (special tokens as text when ``special``); ``grammar`` (a ``LlamaGrammar``)
+    constrains what may be sampled."""
     model = llm._model  # noqa: SLF001 - a single token's text is only exposed there
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
-    for produced, token in enumerate(llm.generate(prompt, reset=True, **sampling(settings)), start=1):
+    options = {"grammar": grammar} if grammar is not None else {}
+    for produced, token in enumerate(llm.generate(prompt, reset=True, **sampling(settings), **options), start=1):
         if token in stop_ids:
             return
         yield Token(token, utf8.decode(model.detokenize([token], special)))

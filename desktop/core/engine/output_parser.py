@@ -9,25 +9,17 @@ Whitespace right after a marker (the blank line after ``</think>``) is dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from desktop.core.engine.thinking_format import HARMONY, TAGS, ThinkingFormat
+from desktop.core.text.pieces import ANSWER, REASONING, TOOL_CALL, Piece
 
-REASONING, ANSWER = "reasoning", "answer"
+__all__ = ["ANSWER", "REASONING", "TOOL_CALL", "OutputParser", "Piece", "answer_text", "split_text"]
 
 # gpt-oss's harmony format: every marker is one special token.
 HARMONY_START, HARMONY_CHANNEL, HARMONY_MESSAGE = "<|start|>", "<|channel|>", "<|message|>"
 HARMONY_ENDS = ("<|end|>", "<|return|>", "<|call|>")
 HARMONY_MARKERS = (HARMONY_START, HARMONY_CHANNEL, HARMONY_MESSAGE, *HARMONY_ENDS, "<|constrain|>")
 HARMONY_TO_FINAL = "<|end|><|start|>assistant<|channel|>final<|message|>"
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A piece of an answer as it streams: ``kind`` is 'reasoning' or 'answer'."""
-
-    kind: str
-    text: str
 
 
 def _held_prefix(text: str, markers: tuple[str, ...]) -> int:
@@ -55,6 +47,8 @@ class OutputParser:
         self._trim = True
         self._header: str | None = None  # harmony: the header being read, None inside a message
         self._dropping = False           # harmony: between a message's end and the next start
+        self._call: list[str] | None = None  # harmony: the header and body of a tool call being read
+        self._fresh = fmt.kind == HARMONY    # harmony: nothing read yet (the header may start at once)
         self.reasoning_seen = self._kind == REASONING
 
     @property
@@ -80,7 +74,11 @@ class OutputParser:
     def finish(self) -> list[Piece]:
         """Whatever is still held back, at the end of the output."""
         if self.fmt.kind == HARMONY:
-            return self._feed_harmony(final=True)
+            pieces = self._feed_harmony(final=True)
+            if self._call is not None:  # a call cut off by the end of the output
+                call, self._call = "".join(self._call), None
+                pieces.append(Piece(TOOL_CALL, call))
+            return pieces
         if self.fmt.kind == TAGS:
             return self._feed_tags(final=True)
         return self._emit(self._take(len(self._buffer)))
@@ -138,6 +136,15 @@ class OutputParser:
     # -- harmony channels -------------------------------------------------------------------------
     def _feed_harmony(self, final: bool) -> list[Piece]:
         pieces: list[Piece] = []
+        if self._fresh:
+            # The prompt ends with ``<|start|>assistant``: the output may go on with that header's
+            # recipient (`` to=functions.NAME<|channel|>commentary json<|message|>…``).
+            head = self._buffer.lstrip()
+            if not final and len(head) < 3 and "to=".startswith(head):
+                return pieces
+            self._fresh = False
+            if head.startswith("to="):
+                self._header = ""
         while True:
             found = [(self._buffer.find(m), m) for m in HARMONY_MARKERS if m in self._buffer]
             if not found:
@@ -147,26 +154,40 @@ class OutputParser:
             at, marker = min(found)
             pieces += self._harmony_text(self._take(at))
             self._take(len(marker))
-            self._harmony_marker(marker)
+            pieces += self._harmony_marker(marker)
 
     def _harmony_text(self, text: str) -> list[Piece]:
         if self._header is not None:
             self._header += text
             return []
+        if self._call is not None:
+            self._call.append(text)
+            return []
         return [] if self._dropping else self._emit(text)
 
-    def _harmony_marker(self, marker: str) -> None:
+    def _harmony_marker(self, marker: str) -> list[Piece]:
+        """Act on one harmony marker; a tool call (a message ``to=functions.NAME``, never in the
+        analysis channel) comes out whole, as one piece, when its message ends."""
         if marker == HARMONY_START:
             self._header = ""
         elif marker == HARMONY_CHANNEL:
             self._header = (self._header or "") + " channel="
+        elif marker == "<|constrain|>" and self._header is not None:
+            self._header += " constrain="
         elif marker == HARMONY_MESSAGE:
             header, self._header = self._header or "", None
             self._dropping = False
+            if "to=functions." in header and "channel=analysis" not in header:
+                self._call = [header.strip(), "<|message|>"]
+                return []
             self._switch(REASONING if "channel=analysis" in header else ANSWER)
         elif marker in HARMONY_ENDS:
             self._dropping = True
             self._header = None
+            if self._call is not None:
+                call, self._call = "".join(self._call) + "<|call|>", None
+                return [Piece(TOOL_CALL, call)]
+        return []
 
 
 def split_text(fmt: ThinkingFormat, text: str, thinking: bool = True) -> tuple[str, str]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ import llama_cpp
 import llama_cpp.llama_cpp as llama_lib
 
 from desktop.core.engine.answer_loop import AnswerLoop, ThinkingRequest
-from desktop.core.engine.backends import LLAMA_CPP_VERSION
 from desktop.core.engine.chat_template import (
     CHATML_TEMPLATE,
     ChatTemplate,
@@ -35,12 +33,16 @@ from desktop.core.engine.chat_template import (
     TemplateRefusal,
     merge_system_into_first_user,
 )
+from desktop.core.engine.kv_state import KVStateMixin
 from desktop.core.engine.llama_params import model_params
 from desktop.core.engine.output_parser import Piece
 from desktop.core.engine.thinking import detect_format
 from desktop.core.engine.thinking_format import ThinkingFormat, apply_flag, thinking_variables, with_override
+from desktop.core.engine.tool_use import FALLBACK_FORMAT, ToolRequest, call_grammar, with_fallback_tools
 from desktop.core.models.gguf import GGUFInfo, read_gguf
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
+from desktop.core.tools.call_formats import ToolCallFormat, detect_call_format
+from desktop.core.tools.call_scanner import CallScanner
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class GenerationStats:
     answer_tokens: int = 0
     thinking_s: float = 0.0
     thinking_closed_by: str = ""    # "budget" or "answer_now" when Cove closed the thinking
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the calls the answer wrote (ToolCall.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -121,7 +124,7 @@ def default_context(info: GGUFInfo) -> int:
     return max(256, min(trained, DEFAULT_CONTEXT_CAP))
 
 
-class Runtime:
+class Runtime(KVStateMixin):
     """One loaded model. Create, use and close it on the same thread."""
 
     def __init__(self, path: str | Path, config: LoadConfig | None = None, info: GGUFInfo | None = None) -> None:
@@ -191,6 +194,7 @@ class Runtime:
         self._stop_ids = {eos_id} if eos_id != -1 else set()
         source = llm.metadata.get("tokenizer.chat_template") or ""
         self.thinking = ThinkingFormat()
+        self.tool_format = detect_call_format("")
         if builtin or not source:
             return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
         try:
@@ -199,20 +203,32 @@ class Runtime:
             self.template_problem = str(exc)
             return ChatTemplate(CHATML_TEMPLATE, eos or "<|im_end|>", bos)
         self.thinking = detect_format(source, eos, bos)
+        self.tool_format = detect_call_format(source)
         return template
 
     def set_thinking_markers(self, open_marker: str, close_marker: str) -> None:
         """Markers a person set for a model whose template does not say how it thinks."""
         self.thinking = with_override(self.thinking, open_marker, close_marker)
 
-    def _markers_are_special(self) -> bool:
-        """True when the format's markers are control tokens (harmony), which plain decoding drops."""
-        marker = self.thinking.open
+    def _is_control(self, marker: str) -> bool:
+        """True when ``marker`` is one control token (harmony's channels, Llama's ``<|python_tag|>``,
+        Mistral's ``[TOOL_CALLS]``), which plain decoding drops."""
         if not marker:
             return False
         ids = self._llm.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
         attr = self._llm._model.token_get_attr(ids[0]) if len(ids) == 1 else 0  # noqa: SLF001
         return bool(attr & llama_lib.LLAMA_TOKEN_ATTR_CONTROL)
+
+    def _end_of_message_ids(self) -> set[int]:
+        """Llama's ``<|eom_id|>`` (the end of a message that called a tool) where it is one token."""
+        ids = self._llm.tokenize(b"<|eom_id|>", add_bos=False, special=True)
+        return set(ids) if len(ids) == 1 and self._is_control("<|eom_id|>") else set()
+
+    def _decode_special(self, tool_parts: dict[str, Any]) -> bool:
+        """Whether the answer's tokens are decoded with their control tokens as text: when the
+        thinking or the tool-call markers are control tokens, the parsers must see them."""
+        call_format = tool_parts.get("tool_format")
+        return self._is_control(self.thinking.open) or (call_format is not None and self._is_control(call_format.open))
 
     def use_builtin_template(self, reason: str) -> None:
         """Switch to Cove's ChatML template (the model's own failed)."""
@@ -295,9 +311,12 @@ class Runtime:
         settings: GenerationSettings,
         cancel: threading.Event | None = None,
         thinking: ThinkingRequest | None = None,
+        tools: ToolRequest | None = None,
     ) -> Iterator[Piece]:
-        """Yield the answer to ``messages`` in pieces of reasoning and answer; ``last_stats`` is
-        filled when done. ``thinking`` switches, sets and bounds a thinking model's reasoning.
+        """Yield the answer to ``messages`` in pieces of reasoning, answer and tool calls;
+        ``last_stats`` is filled when done (its ``tool_calls`` lists the calls read).
+        ``thinking`` switches, sets and bounds a thinking model's reasoning; ``tools`` offers
+        tools (a required one constrains sampling to its call, with thinking off where it can be).
 
         Setting ``cancel`` ends the stream within one token (or one graph step of prompt
         evaluation); the pieces produced so far stand.
@@ -307,16 +326,20 @@ class Runtime:
         started = time.perf_counter()
         stats = GenerationStats(context_size=self.n_ctx)
         self.last_stats = stats
+        if tools and tools.required and tools.take_calls and self.thinking.can_switch_off:
+            request.think = False  # the grammar allows only the call, from the first token
         variables = thinking_variables(self.thinking, request.think, request.effort) if self.thinking.thinks else {}
         if self.thinking.thinks:
             logger.info("thinking format %s (%s): thinking %s, template variables %s, budget %s",
                         self.thinking.kind, self.thinking.summary(), "on" if request.think else "off", variables,
                         request.budget or "none")
-        tokens, stop = self._prepare_prompt(self.prompt_messages(messages, request), settings, stats, variables)
+        shaped, tool_parts = self._offer_tools(self.prompt_messages(messages, request), tools, variables)
+        tokens, stop = self._prepare_prompt(shaped, settings, stats, variables)
         self._cancel = cancel
         self._set_abort(True)  # only during prompt evaluation: it costs a GIL trip per graph node
-        loop = AnswerLoop(self._llm, self.thinking, request, self._stop_ids, stop, self._markers_are_special(),
-                          on_first_token=lambda: self._set_abort(False))
+        stop_ids = self._stop_ids | self._end_of_message_ids() if tool_parts else self._stop_ids
+        loop = AnswerLoop(self._llm, self.thinking, request, stop_ids, stop, self._decode_special(tool_parts),
+                          on_first_token=lambda: self._set_abort(False), **tool_parts)
         try:
             yield from loop.run(tokens, settings, max(1, min(settings.max_tokens, self.n_ctx - len(tokens))), cancel)
         except RuntimeError as exc:
@@ -329,7 +352,31 @@ class Runtime:
             counts = loop.counts
             stats.reasoning_tokens, stats.answer_tokens = counts.reasoning_tokens, counts.answer_tokens
             stats.thinking_s, stats.thinking_closed_by = counts.thinking_s, counts.closed_by
+            stats.tool_calls = [call.to_dict() for call in loop.calls]
             self._finish_stats(stats, started, counts.first_token_at, counts.finish)
+
+    def _offer_tools(self, messages: list[dict[str, Any]], tools: ToolRequest | None,
+                     variables: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The messages and template variables that offer ``tools``, and the answer loop's
+        scanner, call format and grammar. A template without tools gets them in the system message."""
+        if tools is None or not tools.specs:
+            return messages, {}
+        fmt: ToolCallFormat = self.tool_format
+        if fmt.kind == "none":
+            messages, fmt = with_fallback_tools(messages, tools.specs), FALLBACK_FORMAT
+        else:
+            variables["tools"] = [spec.for_template() for spec in tools.specs]
+        if not tools.take_calls:
+            return messages, {}
+        parts: dict[str, Any] = {"tool_format": fmt, "scanner": None if fmt.kind == "harmony" else CallScanner(fmt)}
+        spec = tools.spec(tools.required) if tools.required else None
+        if tools.required and spec is None:
+            raise GenerationError(f"The required tool {tools.required!r} is not among this conversation's tools.")
+        if spec is not None:
+            parts["grammar"] = call_grammar(fmt, spec)
+        logger.info("tools offered: %s (%s calls%s)", ", ".join(s.name for s in tools.specs), fmt.kind,
+                    f", {spec.name} required" if spec else "")
+        return messages, parts
 
     def _prepare_prompt(self, messages: Sequence[dict[str, Any]], settings: GenerationSettings,
                         stats: GenerationStats, variables: dict[str, Any]) -> tuple[list[int], list[str]]:
@@ -362,58 +409,6 @@ class Runtime:
         stats.total_s = now - started
         stats.context_used = self.cached_tokens
         stats.stop_reason = finish
-
-    # -- KV cache on disk ("fast reopen") ------------------------------------------------
-    def state_key(self) -> dict[str, Any]:
-        """What a saved KV cache is only valid for: this file, context size and cache layout."""
-        st = self.path.stat()
-        return {"model": str(self.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                "n_ctx": self.n_ctx, "n_batch": self.config.n_batch, "extra_bufts": self.config.use_extra_bufts,
-                "llama_cpp": LLAMA_CPP_VERSION}
-
-    def save_state(self, path: Path) -> int:
-        """Write the KV cache and its tokens to ``path`` (atomically); returns the tokens saved."""
-        n = self.cached_tokens
-        if n == 0:
-            return 0
-        ctx = self._llm._ctx.ctx  # noqa: SLF001
-        tokens = (llama_lib.llama_token * n)(*self._llm.input_ids[:n].tolist())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        written = llama_lib.llama_state_seq_save_file(ctx, str(tmp).encode(), 0, tokens, n)
-        if not written:
-            tmp.unlink(missing_ok=True)
-            return 0
-        key_file = path.with_name(path.name + ".json")
-        key_file.write_text(json.dumps({**self.state_key(), "tokens": n}))
-        os.replace(tmp, path)
-        return n
-
-    def restore_state(self, path: Path) -> int:
-        """Load a KV cache saved by :meth:`save_state` if it matches this model and settings;
-        returns the tokens restored (0 when there was nothing valid to restore)."""
-        key_file = path.with_name(path.name + ".json")
-        try:
-            saved = json.loads(key_file.read_text())
-        except (OSError, ValueError):
-            return 0
-        if not path.is_file() or {k: saved.get(k) for k in self.state_key()} != self.state_key():
-            return 0
-        ctx = self._llm._ctx.ctx  # noqa: SLF001
-        capacity = self.n_ctx
-        tokens = (llama_lib.llama_token * capacity)()
-        count = ctypes.c_size_t(0)
-        self._llm.reset()
-        read = llama_lib.llama_state_seq_load_file(ctx, str(path).encode(), 0, tokens, capacity, ctypes.byref(count))
-        if not read or count.value == 0:
-            self._llm.reset()
-            llama_lib.llama_memory_clear(llama_lib.llama_get_memory(ctx), True)
-            return 0
-        n = int(count.value)
-        self._llm.input_ids[:n] = tokens[:n]
-        self._llm.n_tokens = n
-        self._llm._requires_eval = True  # noqa: SLF001 - logits of the last token were not saved
-        return n
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` as plain content."""

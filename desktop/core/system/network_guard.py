@@ -5,7 +5,9 @@ An audit hook (PEP 578) sees each ``socket.connect`` and ``socket.getaddrinfo`` 
 Code that acts for the person (a download they started) wraps its work in
 ``network_purpose("…")``; anything else is refused with :class:`NetworkRefused` and logged as
 unexpected, so a library that phones home cannot do it quietly. Local sockets (Unix domain, used
-by the desktop's keyring service) are not network traffic and pass.
+by the desktop's keyring service) are not network traffic and pass. A purpose may also name the
+only hosts it is for (``network_purpose("MCP server weather", hosts={("127.0.0.1", 8000)})``):
+any other attempt inside it is refused and logged as not allowed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 _purpose: contextvars.ContextVar[str] = contextvars.ContextVar("cove_network_purpose", default="")
+# (host, port) pairs the current purpose is limited to; None: any host.
+_hosts: contextvars.ContextVar[frozenset[tuple[str, int]] | None] = contextvars.ContextVar("cove_network_hosts",
+                                                                                          default=None)
 
 
 class NetworkRefused(ConnectionRefusedError):
@@ -66,13 +71,27 @@ class NetworkLog:
 
 
 @contextmanager
-def network_purpose(purpose: str) -> Iterator[None]:
-    """Allow network access inside this block, recorded under ``purpose`` (what the person asked for)."""
+def network_purpose(purpose: str, hosts: Iterable[tuple[str, int]] | None = None) -> Iterator[None]:
+    """Allow network access inside this block, recorded under ``purpose`` (what the person asked for);
+    with ``hosts``, only lookups of those names and connects to those (host, port) pairs."""
     token = _purpose.set(purpose)
+    allowed = None if hosts is None else frozenset((str(host).lower(), int(port)) for host, port in hosts)
+    hosts_token = _hosts.set(allowed)
     try:
         yield
     finally:
+        _hosts.reset(hosts_token)
         _purpose.reset(token)
+
+
+def _within(kind: str, host: str, port: int) -> bool:
+    """Whether the current purpose's host limit (if any) lets this attempt through."""
+    allowed = _hosts.get()
+    if allowed is None:
+        return True
+    if kind == "lookup":  # a lookup names the host only (its port may be a service name)
+        return host.lower() in {name for name, _ in allowed}
+    return (host.lower(), port) in allowed
 
 
 _installed: list[NetworkLog] = []
@@ -80,7 +99,8 @@ _installed: list[NetworkLog] = []
 
 def _host_port(address: object) -> tuple[str, int]:
     if isinstance(address, tuple) and len(address) >= 2:
-        return str(address[0]), int(address[1]) if isinstance(address[1], int) else 0
+        host = address[0].decode("ascii", "replace") if isinstance(address[0], bytes) else str(address[0])
+        return host, int(address[1]) if isinstance(address[1], int) else 0
     return str(address), 0
 
 
@@ -101,11 +121,14 @@ def _hook(event: str, args: tuple) -> None:
         return
     host, port = _host_port(address)
     purpose = _purpose.get()
-    record = NetworkEvent(time.time(), kind, host, port, purpose, bool(purpose))
+    within = _within(kind, host, port)
+    record = NetworkEvent(time.time(), kind, host, port, purpose, bool(purpose) and within)
     for log in _installed:
         log.add(record)
     if not purpose:
         raise NetworkRefused(f"Cove blocked a {kind} to {host}:{port} that nobody asked for")
+    if not within:
+        raise NetworkRefused(f"Cove blocked a {kind} to {host}:{port}: {purpose} may reach only its own host")
 
 
 def install(log: NetworkLog) -> NetworkLog:

@@ -36,6 +36,11 @@ class AppPaths:
         return self.config_dir / "settings.json"
 
     @property
+    def mcp_config(self) -> Path:
+        """JSON file naming the MCP servers whose tools models may call (Claude Desktop's shape)."""
+        return self.config_dir / "mcp.json"
+
+    @property
     def library_file(self) -> Path:
         """JSON file listing model files the user opened from elsewhere."""
         return self.data_dir / "library.json"

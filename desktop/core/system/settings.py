@@ -37,6 +37,8 @@ class GenerationSettings:
     think: str = "auto"             # thinking models: "auto" (the model's default), "on" or "off"
     reasoning_effort: str = ""      # "low", "medium" or "high" for models with effort levels
     thinking_budget: int = 0        # most thinking tokens before Cove closes the block (0: no limit)
+    tools: list[str] = field(default_factory=list)  # MCP servers this conversation may use (none: no tools)
+    require_tool: str = ""          # a tool the next answer must call first (sampling constrained to the call)
 
     def effective_threads(self) -> int:
         """The thread count to use: the setting, or the machine default."""
@@ -52,6 +54,8 @@ class GenerationSettings:
                 wanted = type(getattr(result, f.name))
                 if wanted is float and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
+                if wanted is list:
+                    value = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
                 if isinstance(value, wanted) and not isinstance(value, bool):
                     setattr(result, f.name, value)
         return result
@@ -97,6 +101,10 @@ class Settings:
     window_geometry: str = ""
     splitter_state: str = ""
     debug_log: bool = False  # message text and prompts go into the log only when this is on
+    # What the person decided about each MCP server (by its name in mcp.json): "command", the
+    # command line they allowed to start; "always", tools they always allow; "disabled", tools
+    # switched off in Settings -> Tools.
+    tool_permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def load_options(self, model_path: str) -> dict[str, Any]:
         """What the generation thread needs to load ``model_path`` as the person configured it."""
@@ -135,7 +143,26 @@ class Settings:
             result.last_conversation_id = data["last_conversation_id"]
         if isinstance(data.get("debug_log"), bool):
             result.debug_log = data["debug_log"]
+        result.tool_permissions = _tool_permissions(data.get("tool_permissions"))
         return result
+
+
+def _tool_permissions(data: Any) -> dict[str, dict[str, Any]]:
+    """Stored tool decisions, with anything of the wrong type left out."""
+    if not isinstance(data, dict):
+        return {}
+    result: dict[str, dict[str, Any]] = {}
+    for server, entry in data.items():
+        if not isinstance(server, str) or not isinstance(entry, dict):
+            continue
+        kept: dict[str, Any] = {}
+        if isinstance(entry.get("command"), str):
+            kept["command"] = entry["command"]
+        for key in ("always", "disabled"):
+            if isinstance(entry.get(key), list):
+                kept[key] = [name for name in entry[key] if isinstance(name, str)]
+        result[server] = kept
+    return result
 
 
 def load_settings(path: Path) -> Settings:

@@ -12,6 +12,7 @@ from shiboken6 import isValid
 from desktop.core.conversations.records import STREAMING, Message
 from desktop.core.text.markdown import MarkdownRenderer
 from desktop.ui.chat.message_widget import MessageWidget
+from desktop.ui.chat.tool_block import ToolBlock
 
 WINDOW = 10  # messages built as widgets when a conversation opens (about a screenful)
 BATCH = 10   # more built each time the person scrolls past them
@@ -154,7 +155,8 @@ class ChatView(QScrollArea):
         self.later_button.setText(f"Show later messages ({len(self._messages) - self._hi} more)")
 
     def add_message(self, message: Message) -> MessageWidget:
-        """Append one message at the bottom (the view jumps to the end of the conversation)."""
+        """Append one message at the bottom (the view jumps to the end of the conversation): a
+        question, an answer starting, or a tool call's result (role 'tool') between two rounds."""
         if self._hi < len(self._messages):
             self.set_messages(self._messages, self._streaming_id)
         if message.status == STREAMING:  # an answer starting now, not one a crash left unfinished
@@ -188,6 +190,17 @@ class ChatView(QScrollArea):
         if widget is not None:
             widget.set_status(status, detail)
         self._remember(message_id, status=status)
+
+    def set_tool_calls(self, message_id: int, calls: list[dict]) -> None:
+        """An answer ended by calling tools: say which (kept for widgets built again)."""
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_tool_calls(calls)
+        self._remember(message_id, tool_calls=list(calls))
+
+    def tool_blocks(self) -> list[ToolBlock]:
+        """The tool calls shown, top to bottom."""
+        return [widget.tool_block for widget in self._order if widget.tool_block is not None]
 
     def _remember(self, message_id: int, **changes: object) -> None:
         """Keep the listed message in step with what streamed, so widgets built again (a scroll,

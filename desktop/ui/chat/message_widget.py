@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from html import escape
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextBro
 from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED, STREAMING, Message
 from desktop.core.text.markdown import MarkdownRenderer, split_blocks
 from desktop.ui.chat.thinking_block import ThinkingBlock
+from desktop.ui.chat.tool_block import ToolBlock
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -70,6 +72,43 @@ class MessageWidget(QFrame):
         self.state = QLabel()
         self.state.setStyleSheet("color: palette(placeholder-text); font-size: small;")
         self._layout = layout
+        layout.addLayout(self._build_header_row(message))
+        self.thinking = ThinkingBlock(self)
+        layout.addWidget(self.thinking)
+        layout.addWidget(self.body)
+        layout.addWidget(self.state)
+        self.thinking.show_reasoning(message.reasoning, message.thinking_s, False)
+        self.set_text(message.content)
+        self.set_status(message.status)
+        self._shape_for_tools()
+
+    def _shape_for_tools(self) -> None:
+        """A tool message is its folded :class:`ToolBlock`, nothing else; an answer that only
+        called tools is one line."""
+        self.tool_block: ToolBlock | None = None
+        if self.message.role == "tool":
+            self._layout.setContentsMargins(12, 0, 12, 0)
+            for widget in (self.header, self.copy_button, self.body, self.state, self.thinking):
+                widget.hide()
+            self.tool_block = ToolBlock(self.message.tool or {"name": "tool"}, self.message.content, self)
+            self._layout.insertWidget(0, self.tool_block)
+        self.set_tool_calls(self.message.tool_calls)
+
+    def set_tool_calls(self, calls: list[dict]) -> None:
+        """The tools this answer called (from its end): an answer with no text of its own shows
+        only "Calling get_weather…" beside its header."""
+        self.message = dataclasses.replace(self.message, tool_calls=list(calls))
+        names = ", ".join(dict.fromkeys(str(call.get("name") or "a tool") for call in calls))
+        only_calls = bool(calls) and self.message.role == "assistant" and not self._text.strip()
+        self.call_line.setText(f"Calling {names}…" if names else "")
+        self.call_line.setVisible(only_calls)
+        if only_calls:
+            self.body.hide()
+            self.copy_button.hide()
+            self.set_status(self.status)
+
+    def _build_header_row(self, message: Message) -> QHBoxLayout:
+        """Who wrote it, and the Copy, Edit and version buttons."""
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
         self.copy_button.setToolTip("Copy the message as Markdown (an answer without its thinking)")
@@ -99,15 +138,13 @@ class MessageWidget(QFrame):
         for widget in (self.previous_version, self.version_label, self.next_version, self.edit_button,
                        self.copy_button):
             header_row.addWidget(widget)
+        self.call_line = QLabel()
+        self.call_line.setObjectName("toolCallLine")
+        self.call_line.setStyleSheet("color: palette(placeholder-text); font-size: small; margin-left: 6px;")
+        self.call_line.hide()
+        header_row.insertWidget(1, self.call_line)
         self.set_versions(0, 1)
-        layout.addLayout(header_row)
-        self.thinking = ThinkingBlock(self)
-        layout.addWidget(self.thinking)
-        layout.addWidget(self.body)
-        layout.addWidget(self.state)
-        self.thinking.show_reasoning(message.reasoning, message.thinking_s, False)
-        self.set_text(message.content)
-        self.set_status(message.status)
+        return header_row
 
     @property
     def text(self) -> str:
@@ -124,6 +161,9 @@ class MessageWidget(QFrame):
         """Render ``text`` (the whole message) in one view, selectable as a whole."""
         self._text = text
         self._drop_stream_views()
+        if self.message.role == "tool":  # shown by its ToolBlock, never as Markdown
+            self.body.hide()
+            return
         if self.message.role == "user":
             self.body.setHtml("<p style='white-space: pre-wrap;'>" + escape(text) + "</p>")
             self._code_blocks = []
@@ -171,6 +211,7 @@ class MessageWidget(QFrame):
         """Re-render with another theme."""
         self._renderer = renderer
         self.set_text(self._text)
+        self.set_tool_calls(self.message.tool_calls)
 
     def show_reasoning(self, text: str, seconds: float, thinking: bool) -> None:
         """Show a thinking model's reasoning above the answer (live while ``thinking``)."""
@@ -181,7 +222,7 @@ class MessageWidget(QFrame):
     def set_status(self, status: str, detail: str = "") -> None:
         """Show the answer's state under it (nothing for a complete message). An answer that is
         all thinking says so."""
-        only_thinking = bool(self.thinking.reasoning.strip()) and not self._text.strip()
+        only_thinking = bool(self.thinking.reasoning.strip()) and not self._text.strip() and not self.message.tool_calls
         labels = {
             STREAMING: "Thinking…" if only_thinking else "Writing…",
             STOPPED: "Stopped while thinking — there is no answer yet" if only_thinking

@@ -23,10 +23,14 @@ from PySide6.QtWidgets import (
 from desktop.core.system import logs
 from desktop.core.system.network_guard import NetworkEvent, NetworkLog
 from desktop.core.system.settings import Settings
+from desktop.core.tools.mcp_config import http_hosts
 from desktop.services.secrets_service import SecretsService
+from desktop.services.tool_service import ToolService
 
 INTRO = ("Cove never sends what you type anywhere. It uses the network only when you search for or "
          "download models, and it refuses every other connection. Each attempt of this session is listed here.")
+MCP_INTRO = ("mcp.json names these servers, so connections to exactly these hosts and ports are let through "
+             "while a conversation uses them; local (command) servers need no network.")
 DEBUG_LOG_LABEL = "Include message text in the log (for debugging)"
 DEBUG_LOG_TIP = ("Cove's log records what it does and what fails, never what you write or what the model answers. "
                  "Turn this on only to show a problem to someone; turn it off again afterwards.")
@@ -41,10 +45,11 @@ class PrivacyPanel(QWidget):
     _event_arrived = Signal(object)
 
     def __init__(self, network: NetworkLog, secrets: SecretsService, settings: Settings | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, tools: ToolService | None = None) -> None:
         super().__init__(parent)
         self._secrets = secrets
         self._settings = settings
+        self._tools = tools
         intro = QLabel(INTRO)
         intro.setWordWrap(True)
         self.table = QTableWidget(0, 6)
@@ -84,6 +89,7 @@ class PrivacyPanel(QWidget):
         self.debug_log.toggled.connect(self._set_debug_log)
         layout = QVBoxLayout(self)
         layout.addWidget(activity, 1)
+        layout.addWidget(self._build_mcp_hosts())
         layout.addWidget(token_box)
         layout.addWidget(self.debug_log)
 
@@ -96,6 +102,33 @@ class PrivacyPanel(QWidget):
         secrets.status.connect(self._on_status)
         secrets.check()
         self._update_empty()
+
+    def _build_mcp_hosts(self) -> QGroupBox:
+        """The HTTP MCP servers of mcp.json: the only hosts, besides the Hub, Cove connects to."""
+        box = QGroupBox("MCP servers Cove may connect to")
+        intro = QLabel(MCP_INTRO)
+        intro.setWordWrap(True)
+        self.mcp_hosts = QLabel()
+        self.mcp_hosts.setObjectName("mcpHosts")
+        self.mcp_hosts.setWordWrap(True)
+        self.mcp_hosts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(intro)
+        box_layout.addWidget(self.mcp_hosts)
+        self.show_mcp_hosts()
+        if self._tools is not None:
+            self._tools.servers_changed.connect(self.show_mcp_hosts)
+        return box
+
+    @Slot()
+    def show_mcp_hosts(self) -> None:
+        """List host:port and purpose of each HTTP MCP server ("None" without any)."""
+        try:
+            hosts = http_hosts(self._tools.servers) if self._tools is not None else []
+        except ValueError:  # mcp.json changed under a bad URL: its reading reports it
+            hosts = []
+        lines = [f"{host}:{port} — MCP server '{name}' (Settings → Tools)" for host, port, name in hosts]
+        self.mcp_hosts.setText("\n".join(lines) if lines else "None")
 
     def rows(self) -> list[list[str]]:
         """The table's text, row by row."""

@@ -1,5 +1,5 @@
-"""The settings dialog: generation (system prompt, sampling, context, threads; presets), hardware
-and privacy. Generation settings belong to the open conversation; presets are named sets of them."""
+"""The settings dialog: generation (system prompt, sampling, context, threads; presets), hardware,
+tools (MCP servers) and privacy. Generation settings belong to the open conversation; presets are named sets of them."""
 
 from __future__ import annotations
 
@@ -189,21 +189,26 @@ class GenerationPanel(QWidget):
 
 
 class SettingsDialog(QDialog):
-    """Generation, hardware and privacy settings. Signals: applied(tuple) on OK."""
+    """Generation, hardware, tools and privacy settings. Signals: applied(tuple) on OK. The Tools
+    tab (``tools``, shown when given) applies its changes at once, not on OK."""
 
     applied = Signal(object)
 
     def __init__(self, settings: GenerationSettings, privacy: QWidget, hardware: QWidget,
-                 parent: QWidget | None = None, *, presets: list[Any] | None = None, current_preset: str = "") -> None:
+                 parent: QWidget | None = None, *, presets: list[Any] | None = None, current_preset: str = "",
+                 tools: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(640, 600)
+        self.resize(640, 640)
         self.generation = GenerationPanel(settings, presets=presets, current_preset=current_preset)
         self.privacy = privacy
         self.hardware = hardware
         self.tabs = QTabWidget()
         self.tabs.addTab(self.generation, "Generation")
         self.tabs.addTab(hardware, "Hardware")
+        self.tools = tools
+        if tools is not None:
+            self.tabs.addTab(tools, "Tools")
         self.tabs.addTab(privacy, "Privacy")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -215,6 +220,11 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(buttons)
+
+    def show_tab(self, name: str) -> None:
+        """Bring the tab called ``name`` to the front (the first one when there is none)."""
+        names = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+        self.tabs.setCurrentIndex(names.index(name) if name in names else 0)
 
     def accept(self) -> None:
         """Apply and close: ``applied`` carries (GenerationSettings, AccelerationSettings, model GPU layers,
