@@ -6,6 +6,7 @@ in the same run, so the ratio says what the window's part (store, signals, widge
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -34,7 +35,7 @@ def measure(qtbot, app, server: str, cid: int, answered) -> tuple[list[float], l
         call = {"id": f"call_{i}", "name": "get_weather", "arguments": {"city": f"Paris {i}"}}
         started = time.perf_counter()
         turn.after_round(cid, answered, [call], lambda _results, _answer: None, lambda _problem: None)
-        qtbot.waitUntil(lambda: bool(results) and app.window.chat_view.widget_for(results[0].id) is not None,
+        qtbot.waitUntil(lambda got=results: bool(got) and app.window.chat_view.widget_for(got[0].id) is not None,
                         timeout=20_000)
         QApplication.processEvents()
         shown.append(time.perf_counter() - started)
@@ -46,8 +47,8 @@ def measure(qtbot, app, server: str, cid: int, answered) -> tuple[list[float], l
 def test_bench_call_marker_to_result_shown(qtbot, start_cove):
     with http_server() as (url, _port):
         app = start_cove(wait_model=False)
-        text = ('{"mcpServers": {"local": {"command": "%s", "args": ["%s", "stdio"]}, "web": {"url": "%s"}}}'
-                % (sys.executable, SCRIPT, url))
+        text = json.dumps({"mcpServers": {"local": {"command": sys.executable, "args": [str(SCRIPT), "stdio"]},
+                                          "web": {"url": url}}})
         servers = parse_config_text(text)
         app.tools.servers = servers
         for server in servers:  # started here, ahead: the start is not what is measured
