@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop import __version__
-from desktop.cli import chat, chat_tools, conversations, hardware, hub, models, pull
+from desktop.cli import chat, chat_tools, conversations, hardware, hub, models, pull, serve
 from desktop.cli.bench import add_child_arguments, run_bench
 from desktop.cli.bench_measure import memory_child
 from desktop.cli.output import fail
@@ -86,6 +86,8 @@ COMMANDS: tuple[Command, ...] = (
             hub.add_files_arguments, hub.cmd_files),
     Command("models pull", "download a GGUF file from the Hugging Face Hub (resumable, verified)",
             pull.add_pull_arguments, pull.cmd_models_pull),
+    Command("serve", "serve the library's models through an OpenAI-compatible API", serve.add_serve_arguments,
+            serve.cmd_serve),
     Command("tools", "list the MCP servers of mcp.json and their tools", chat_tools.add_tools_arguments,
             chat_tools.cmd_tools),
     Command("search", "search every conversation for words", conversations.add_search_arguments,

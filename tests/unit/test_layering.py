@@ -27,7 +27,7 @@ DESKTOP = REPO / "desktop"
 RANKS: dict[str, dict[str, int]] = {
     "desktop": {"core": 0, "services": 1, "cli": 1, "ui": 2, "app": 3, "__main__": 4},
     "desktop.core": {"text": 0, "system": 1, "models": 2, "conversations": 2, "tools": 2, "engine": 3, "hub": 3,
-                     "downloads": 4, "library": 4},
+                     "downloads": 4, "library": 4, "remote": 4, "server": 5},
     "desktop.ui": {"theme": 0, "notices": 0, "file_dialogs": 0, "status_line": 0, "chat": 1, "models": 1, "settings": 1, "sidebar": 1,
                    "main_window": 2},
 }

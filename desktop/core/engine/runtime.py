@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,21 @@ from desktop.core.engine.chat_template import (
 from desktop.core.engine.kv_state import KVStateMixin
 from desktop.core.engine.llama_params import model_params
 from desktop.core.engine.output_parser import Piece
+from desktop.core.engine.stats import ContextOverflow, GenerationError, GenerationStats
 from desktop.core.engine.thinking import detect_format
 from desktop.core.engine.thinking_format import ThinkingFormat, apply_flag, thinking_variables, with_override
-from desktop.core.engine.tool_use import FALLBACK_FORMAT, ToolRequest, call_grammar, with_fallback_tools
+from desktop.core.engine.tool_use import (
+    FALLBACK_FORMAT,
+    ToolRequest,
+    any_call_grammar,
+    call_grammar,
+    with_fallback_tools,
+)
 from desktop.core.models.gguf import GGUFInfo, read_gguf
 from desktop.core.system.settings import DEFAULT_CONTEXT_CAP, GenerationSettings
 from desktop.core.tools.call_formats import ToolCallFormat, detect_call_format
 from desktop.core.tools.call_scanner import CallScanner
+from desktop.core.tools.specs import ANY_TOOL
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +66,6 @@ CACHE_TYPES = {"f16": llama_lib.GGML_TYPE_F16, "q8_0": llama_lib.GGML_TYPE_Q8_0,
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message is for a person."""
-
-
-class GenerationError(RuntimeError):
-    """Generation failed; the message is for a person."""
 
 
 @dataclass(frozen=True)
@@ -89,33 +93,6 @@ class LoadConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
-
-
-@dataclass
-class GenerationStats:
-    """What one answer cost, from llama.cpp's counters and the wall clock."""
-
-    prompt_tokens: int = 0          # tokens in the whole rendered prompt
-    reused_tokens: int = 0          # of those, already in the KV cache from earlier turns
-    prompt_eval_tokens: int = 0     # llama.cpp's n_p_eval: prompt tokens actually evaluated
-    completion_tokens: int = 0
-    time_to_first_token_s: float = 0.0
-    decode_tokens_per_s: float = 0.0
-    prompt_tokens_per_s: float = 0.0
-    total_s: float = 0.0
-    context_used: int = 0
-    context_size: int = 0
-    dropped_messages: int = 0
-    stop_reason: str = ""           # "stop", "length" or "cancelled"
-    reasoning_tokens: int = 0       # of the completion tokens, those of the model's thinking
-    answer_tokens: int = 0
-    thinking_s: float = 0.0
-    thinking_closed_by: str = ""    # "budget" or "answer_now" when Cove closed the thinking
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the calls the answer wrote (ToolCall.to_dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for JSON."""
-        return asdict(self)
 
 
 def default_context(info: GGUFInfo) -> int:
@@ -312,6 +289,8 @@ class Runtime(KVStateMixin):
         cancel: threading.Event | None = None,
         thinking: ThinkingRequest | None = None,
         tools: ToolRequest | None = None,
+        extra_stop: Sequence[str] = (),
+        drop_old: bool = True,
     ) -> Iterator[Piece]:
         """Yield the answer to ``messages`` in pieces of reasoning, answer and tool calls;
         ``last_stats`` is filled when done (its ``tool_calls`` lists the calls read).
@@ -319,7 +298,8 @@ class Runtime(KVStateMixin):
         tools (a required one constrains sampling to its call, with thinking off where it can be).
 
         Setting ``cancel`` ends the stream within one token (or one graph step of prompt
-        evaluation); the pieces produced so far stand.
+        evaluation); the pieces produced so far stand. ``extra_stop``: more stop strings (the API's
+        ``stop``); ``drop_old`` False raises :class:`ContextOverflow` instead of dropping old turns.
         """
         cancel = cancel or threading.Event()
         request = thinking or ThinkingRequest(think=self.thinking.default_on)
@@ -334,7 +314,34 @@ class Runtime(KVStateMixin):
                         self.thinking.kind, self.thinking.summary(), "on" if request.think else "off", variables,
                         request.budget or "none")
         shaped, tool_parts = self._offer_tools(self.prompt_messages(messages, request), tools, variables)
-        tokens, stop = self._prepare_prompt(shaped, settings, stats, variables)
+        tokens, stop = self._prepare_prompt(shaped, settings, stats, variables, drop_old)
+        yield from self._run_loop(tokens, [*stop, *extra_stop], settings, cancel, request, tool_parts, stats, started)
+
+    def stream_completion(self, prompt: str, settings: GenerationSettings, cancel: threading.Event | None = None,
+                          stop: Sequence[str] = ()) -> Iterator[Piece]:
+        """Continue ``prompt`` as plain text (no chat template, no thinking): the API's
+        ``/v1/completions``. Raises :class:`ContextOverflow` when the prompt leaves no room."""
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        stats = GenerationStats(context_size=self.n_ctx)
+        self.last_stats = stats
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        if len(tokens) + settings.max_tokens > self.n_ctx:
+            raise ContextOverflow(len(tokens), settings.max_tokens, self.n_ctx)
+        stats.prompt_tokens = len(tokens)
+        stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        self._reset_counters()
+        request = ThinkingRequest(think=False)
+        fmt, self.thinking = self.thinking, ThinkingFormat()
+        try:
+            yield from self._run_loop(tokens, list(stop), settings, cancel, request, {}, stats, started)
+        finally:
+            self.thinking = fmt
+
+    def _run_loop(self, tokens: list[int], stop: list[str], settings: GenerationSettings, cancel: threading.Event,
+                  request: ThinkingRequest, tool_parts: dict[str, Any], stats: GenerationStats,
+                  started: float) -> Iterator[Piece]:
+        """Sample the answer to the prepared prompt ``tokens``, filling ``stats`` at the end."""
         self._cancel = cancel
         self._set_abort(True)  # only during prompt evaluation: it costs a GIL trip per graph node
         stop_ids = self._stop_ids | self._end_of_message_ids() if tool_parts else self._stop_ids
@@ -369,8 +376,13 @@ class Runtime(KVStateMixin):
         if not tools.take_calls:
             return messages, {}
         parts: dict[str, Any] = {"tool_format": fmt, "scanner": None if fmt.kind == "harmony" else CallScanner(fmt)}
-        spec = tools.spec(tools.required) if tools.required else None
-        if tools.required and spec is None:
+        spec = tools.spec(tools.required) if tools.required and tools.required != ANY_TOOL else None
+        if tools.required == ANY_TOOL:
+            parts["grammar"] = any_call_grammar(fmt, tools.specs)
+            if parts["grammar"] is None:
+                raise GenerationError(f"This model's tool calls ({fmt.kind}) name the tool in their markers: "
+                                      "a required call must name one tool.")
+        elif tools.required and spec is None:
             raise GenerationError(f"The required tool {tools.required!r} is not among this conversation's tools.")
         if spec is not None:
             parts["grammar"] = call_grammar(fmt, spec)
@@ -379,19 +391,30 @@ class Runtime(KVStateMixin):
         return messages, parts
 
     def _prepare_prompt(self, messages: Sequence[dict[str, Any]], settings: GenerationSettings,
-                        stats: GenerationStats, variables: dict[str, Any]) -> tuple[list[int], list[str]]:
+                        stats: GenerationStats, variables: dict[str, Any],
+                        drop_old: bool = True) -> tuple[list[int], list[str]]:
         """Fit ``messages`` into the context (recorded in ``stats``) and reset llama.cpp's counters;
-        returns the prompt's tokens and stop strings."""
-        reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
-        _kept, stats.dropped_messages, tokens, stop = self._fit(messages, reserve, variables)
+        returns the prompt's tokens and stop strings. Without ``drop_old``, a prompt that leaves
+        less than ``max_tokens`` free raises :class:`ContextOverflow`."""
+        if drop_old:
+            reserve = min(max(settings.max_tokens, 1), self.n_ctx // 2)
+            _kept, stats.dropped_messages, tokens, stop = self._fit(messages, reserve, variables)
+        else:
+            _, tokens, stop = self.render(messages, variables)
+            if len(tokens) + settings.max_tokens > self.n_ctx:
+                raise ContextOverflow(len(tokens), settings.max_tokens, self.n_ctx)
         stats.prompt_tokens = len(tokens)
         stats.reused_tokens = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        self._reset_counters()
+        return tokens, stop
+
+    def _reset_counters(self) -> None:
+        """Zero llama.cpp's performance counters before an answer."""
         ctx = self._llm._ctx.ctx  # noqa: SLF001
         # A prompt evaluation aborted earlier leaves its tokens queued in llama.cpp's counters
         # (the reset does not clear them); synchronizing books them, so the reset drops them.
         llama_lib.llama_synchronize(ctx)
         llama_lib.llama_perf_context_reset(ctx)
-        return tokens, stop
 
     def _finish_stats(self, stats: GenerationStats, started: float, first_at: float, finish: str) -> None:
         perf = llama_lib.llama_perf_context(self._llm._ctx.ctx)  # noqa: SLF001

@@ -34,7 +34,7 @@ class ToolRequest:
     (the rounds after a required call)."""
 
     specs: list[ToolSpec] = field(default_factory=list)
-    required: str = ""
+    required: str = ""  # a tool's name, or ANY_TOOL
     take_calls: bool = True
 
     def spec(self, name: str) -> ToolSpec | None:
@@ -90,3 +90,22 @@ def call_grammar_text(fmt: ToolCallFormat, spec: ToolSpec) -> str:
 def call_grammar(fmt: ToolCallFormat, spec: ToolSpec) -> LlamaGrammar:
     """The llama.cpp grammar for a required call of ``spec``."""
     return LlamaGrammar.from_string(call_grammar_text(fmt, spec), verbose=False)
+
+
+def any_call_grammar_text(fmt: ToolCallFormat, specs: Sequence[ToolSpec]) -> str | None:
+    """GBNF that matches one call of any of ``specs`` (the API's ``tool_choice: "required"``), or
+    None where the format puts the name in the markers (one grammar per tool is needed there)."""
+    shapes = [required_call_shape(fmt, spec) for spec in specs]
+    if len({(prefix, suffix) for prefix, _schema, suffix in shapes}) != 1:
+        return None
+    prefix, _schema, suffix = shapes[0]
+    rules = json_schema_to_gbnf(json.dumps({"oneOf": [schema for _p, schema, _s in shapes]}))
+    renamed = "\n".join("call-object ::=" + line[len("root ::="):] if line.startswith("root ::=") else line
+                        for line in rules.splitlines())
+    return f"root ::= {_literal(prefix)} call-object {_literal(suffix)}\n{renamed}\n"
+
+
+def any_call_grammar(fmt: ToolCallFormat, specs: Sequence[ToolSpec]) -> LlamaGrammar | None:
+    """The llama.cpp grammar for a call of any of ``specs`` (None: see :func:`any_call_grammar_text`)."""
+    text = any_call_grammar_text(fmt, specs)
+    return LlamaGrammar.from_string(text, verbose=False) if text else None

@@ -41,6 +41,11 @@ class AppPaths:
         return self.config_dir / "mcp.json"
 
     @property
+    def engines_file(self) -> Path:
+        """JSON file listing the remote engines the person added (their API keys are in the keyring)."""
+        return self.config_dir / "engines.json"
+
+    @property
     def library_file(self) -> Path:
         """JSON file listing model files the user opened from elsewhere."""
         return self.data_dir / "library.json"

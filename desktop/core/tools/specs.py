@@ -15,6 +15,8 @@ __all__ = ["DENIED", "ERROR", "OK", "TOOL_CALL", "ToolCall", "ToolResult", "Tool
 OK, ERROR, DENIED = "ok", "error", "denied"
 
 
+ANY_TOOL = "*"  # a required tool that may be any of the offered ones (the API's tool_choice "required")
+
 @dataclass(frozen=True)
 class ToolSpec:
     """One tool a model may call: ``parameters`` is its JSON schema; ``server`` the MCP server

@@ -1,0 +1,1 @@
+"""Remote engines: OpenAI-compatible servers the person added (vLLM, llama-server, Ollama, another Cove)."""
