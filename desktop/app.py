@@ -31,6 +31,7 @@ from desktop.services.generation_service import GenerationService
 from desktop.services.hub_service import HubService
 from desktop.services.library_service import LibraryService
 from desktop.services.secrets_service import SecretsService
+from desktop.services.server_service import ServerService
 from desktop.services.store_service import StoreService
 from desktop.services.tool_service import ToolService
 from desktop.services.tool_turn import ToolTurn
@@ -39,6 +40,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.models.download_pane import DownloadPane
 from desktop.ui.models.library_pane import LibraryPane
 from desktop.ui.models.models_dialog import ModelsDialog
+from desktop.ui.settings.server_panel import ServerIndicator, ServerPanel
 from desktop.ui.theme import app_icon, apply_palette
 
 GUI_SWITCH_INTERVAL_S = 0.0005
@@ -75,6 +77,9 @@ class CoveApp(QObject):
         self.window = MainWindow(self.controller, self.network, self.secrets, self.chat_settings,
                                  TransferService(self.store, parent=self), log_dir=paths.log_dir,
                                  tools=self.tools, mcp_config=paths.mcp_config)
+        self.server = ServerService(self.generation, self.settings, secret_store, parent=self)
+        self.window.statusBar().addPermanentWidget(ServerIndicator(self.server))
+        self.window.settings_tabs.append(("Server", lambda: ServerPanel(self.server)))
         self.hub = HubService(self.secrets, self.settings, parent=self)
         self.downloads = DownloadService(self.hub.client, lambda: effective_models_dir(self.paths, self.settings),
                                          paths.downloads_file, parent=self)
@@ -114,6 +119,8 @@ class CoveApp(QObject):
         c.refresh_models()
         self.tools.reload()
         self.chat_settings.refresh_presets()
+        if self.settings.server.enabled and not self.read_only:
+            self.server.apply(self.settings.server)
         if self.settings.last_conversation_id:
             c.open_conversation(self.settings.last_conversation_id)
         else:
@@ -196,6 +203,7 @@ class CoveApp(QObject):
             self._library_service.shutdown()
         self.hub.stop()
         self.tools.shutdown()
+        self.server.shutdown()
         self.secrets.stop()
         self.generation.shutdown()
         self.store.stop()

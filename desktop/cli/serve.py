@@ -19,7 +19,8 @@ from desktop.cli.output import fail, note
 from desktop.core.library.model_library import ModelLibrary
 from desktop.core.server.api_server import DEFAULT_PORT, LOOPBACK, ApiServer, ServerConfig, ServerStartError
 from desktop.core.server.jobs import Job
-from desktop.core.server.model_host import LibraryCatalog, ModelHost, served_id
+from desktop.core.server.model_host import LibraryCatalog, ModelHost
+from desktop.core.server.model_ids import served_id
 from desktop.core.system.paths import AppPaths
 from desktop.core.system.settings import load_settings
 

@@ -206,6 +206,17 @@ class GenerationWorker(QObject):
         self.finished.emit(request_id, status, stats)
 
 
+    @Slot(object)
+    def serve(self, job: Any) -> None:
+        """Answer an API request (a :class:`~desktop.core.server.jobs.Job`) with the loaded model,
+        between the window's own answers. The conversation whose tokens fill the KV cache keeps
+        them on disk first, so its next answer restores them instead of evaluating them again."""
+        from desktop.core.server.job_runner import serve_job  # lazy: keeps the server out of start-up
+
+        self.leave(self._kv_owner)
+        self._kv_owner = 0
+        serve_job(self._runtime, job)
+
     def _thinking(self, settings: GenerationSettings) -> ThinkingRequest:
         """What this conversation's settings ask of a thinking model."""
         fmt = self._runtime.thinking
@@ -249,6 +260,7 @@ class GenerationService(QObject):
     failed = Signal(int, str)
 
     load_requested = Signal(str, dict)
+    serve_requested = Signal(object)
     generate_requested = Signal(int, list, dict, int, int, dict)
     unload_requested = Signal()
     leave_requested = Signal(int)
@@ -264,7 +276,7 @@ class GenerationService(QObject):
         w = self._worker
         for request, slot in ((self.load_requested, w.load), (self.generate_requested, w.generate),
                               (self.unload_requested, w.unload), (self.leave_requested, w.leave),
-                              (self.forget_requested, w.forget)):
+                              (self.forget_requested, w.forget), (self.serve_requested, w.serve)):
             request.connect(slot)
         # Signal to signal: queued, since this object lives on the GUI thread and the worker does not.
         for source, target in ((w.model_loading, self.model_loading), (w.model_loaded, self.model_loaded),
@@ -287,6 +299,10 @@ class GenerationService(QObject):
         self._worker.answer_now.clear()
         self.generate_requested.emit(self._next_id, messages, settings, message_id, conversation_id, tools or {})
         return self._next_id
+
+    def serve(self, job: Any) -> None:
+        """Queue an API job for the generation thread (from any thread: the signal is queued)."""
+        self.serve_requested.emit(job)
 
     def leave(self, conversation_id: int) -> None:
         """The person left a conversation (its KV cache is saved for a fast return)."""

@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.transfer = transfer
         self.network = network
         self.secrets, self.tools, self.mcp_config = secrets, tools, mcp_config
+        self.settings_tabs: list = []  # (name, factory) of tabs app.py adds to Settings (Server, Engines)
         self.setWindowTitle("Cove")
         self.setAcceptDrops(True)
         self.renderer = MarkdownRenderer(current_theme())
@@ -302,7 +303,8 @@ class MainWindow(QMainWindow):
     def open_settings_dialog(self, tab: str = "Generation") -> None:
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
         dialog = self.settings_dialog = build_settings_dialog(self, self.controller, self.chat_settings, self.network,
-                                                              self.secrets, self.tools, self.mcp_config)
+                                                              self.secrets, self.tools, self.mcp_config,
+                                                              self.settings_tabs)
         dialog.show_tab(tab)
         dialog.open()
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from desktop.core.engine.answer_loop import ThinkingRequest
 from desktop.core.engine.stats import ContextOverflow, GenerationError
-from desktop.core.server.api_errors import context_overflow, server_error
+from desktop.core.server.api_errors import ApiError, context_overflow, server_error
 from desktop.core.server.api_requests import ApiRequest
 from desktop.core.server.jobs import Job
+from desktop.core.server.model_ids import served_id
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +67,15 @@ def embed_job(embedder: Any, job: Job, model_id: str) -> None:
         job.fail(server_error(str(exc)))
         return
     job.finish({"model": model_id, "vectors": vectors, "prompt_tokens": tokens})
+
+
+def serve_job(runtime: Any, job: Job) -> None:
+    """Answer ``job`` with the window's loaded model (``runtime``, None when nothing is loaded)."""
+    if isinstance(job.request, tuple):
+        job.fail(ApiError(400, "The window's server answers chat and text completions; for embeddings use "
+                          "cove serve.", param="model"))
+    elif runtime is None or not hasattr(runtime, "stream_completion"):
+        job.fail(ApiError(503, "The window has no local model loaded: pick one in Cove's model picker.",
+                          type_="server_error", code="model_not_loaded"))
+    else:
+        run_job(runtime, job, served_id(runtime.path))

@@ -15,25 +15,18 @@ from typing import Any
 
 from desktop.core.engine.loader import ModelFileError
 from desktop.core.library.entries import ModelEntry
-from desktop.core.library.model_library import ModelLibrary, split_parts
+from desktop.core.library.model_library import ModelLibrary
 from desktop.core.models.gguf import read_gguf
 from desktop.core.server.api_errors import ApiError, bad_request, server_error, unknown_model
 from desktop.core.server.job_runner import embed_job, run_job
 from desktop.core.server.jobs import Job
+from desktop.core.server.model_ids import served_id
 from desktop.core.system.paths import AppPaths
 
 logger = logging.getLogger(__name__)
 
 EMBEDDING_ARCHITECTURES = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "t5encoder",
                            "modern-bert", "neo-bert"}
-
-
-def served_id(path: Path) -> str:
-    """A model's id in the API: its file name without ``.gguf`` (and without a split's part number)."""
-    name = path.name.removesuffix(".gguf")
-    if split_parts(path):
-        name = name.rsplit("-", 3)[0] if name.count("-of-") else name
-    return name
 
 
 class LibraryCatalog:
@@ -163,3 +156,34 @@ class ModelHost:
         runtime, self._runtime, self.loaded = self._runtime, None, ""
         if runtime is not None:
             runtime.close()
+
+
+class LoadedModelCatalog:
+    """What the window's server serves: the one model the window has loaded (set by the window,
+    read by the API's threads), so a request never swaps the person's model under them."""
+
+    def __init__(self) -> None:
+        self.loaded: Path | None = None
+
+    def models(self) -> list[dict[str, Any]]:
+        """The loaded model, or nothing."""
+        loaded = self.loaded
+        return [{"id": served_id(loaded), "name": loaded.name, "kind": "chat"}] if loaded is not None else []
+
+    def unknown(self, model: str) -> ApiError:
+        """The 404, saying which model the window serves."""
+        loaded = self.loaded
+        served = f"the window serves the model it has loaded, '{served_id(loaded)}'" if loaded else \
+            "the window has no model loaded"
+        return ApiError(404, f"The model '{model}' is not served here: {served}. Pick another in Cove's window, "
+                        "or run cove serve to serve the whole library.", param="model", code="model_not_found")
+
+    def check(self, model: str, embedding: bool = False) -> str:
+        """The loaded model's id when ``model`` names it, else the 404."""
+        loaded = self.loaded
+        if loaded is None or model.strip().lower() not in (served_id(loaded).lower(), loaded.name.lower()):
+            raise self.unknown(model)
+        if embedding:
+            raise bad_request("The window's server answers chat and text completions; for embeddings use "
+                              "cove serve.", param="model")
+        return served_id(loaded)

@@ -85,6 +85,31 @@ class AccelerationSettings:
 
 
 @dataclass
+class ServerSettings:
+    """Settings -> Server: the window's OpenAI-compatible API (off until the person switches it on;
+    its API key lives in the keyring)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8844
+    cors_origins: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServerSettings:
+        """Read a stored dict; wrong types fall back to defaults."""
+        result = cls()
+        if isinstance(data.get("enabled"), bool):
+            result.enabled = data["enabled"]
+        if isinstance(data.get("host"), str) and data["host"].strip():
+            result.host = data["host"].strip()
+        if isinstance(data.get("port"), int) and 0 < data["port"] < 65536:
+            result.port = data["port"]
+        if isinstance(data.get("cors_origins"), list):
+            result.cors_origins = [o for o in data["cors_origins"] if isinstance(o, str) and o.strip()]
+        return result
+
+
+@dataclass
 class Settings:
     """Everything Cove remembers between runs, except conversations and secrets."""
 
@@ -105,6 +130,7 @@ class Settings:
     # command line they allowed to start; "always", tools they always allow; "disabled", tools
     # switched off in Settings -> Tools.
     tool_permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def load_options(self, model_path: str) -> dict[str, Any]:
         """What the generation thread needs to load ``model_path`` as the person configured it."""
@@ -144,6 +170,7 @@ class Settings:
         if isinstance(data.get("debug_log"), bool):
             result.debug_log = data["debug_log"]
         result.tool_permissions = _tool_permissions(data.get("tool_permissions"))
+        result.server = ServerSettings.from_dict(data.get("server") or {})
         return result
 
 

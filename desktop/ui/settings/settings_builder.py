@@ -3,6 +3,7 @@ connected to them (per-conversation settings and presets, or the controller alon
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import QWidget
@@ -20,15 +21,18 @@ from desktop.ui.settings.tools_panel import ToolsPanel
 
 def build_settings_dialog(parent: QWidget, controller: ChatController, chat_settings: ChatSettingsService | None,
                           network: NetworkLog, secrets: SecretsService, tools: ToolService | None = None,
-                          mcp_config: Path | None = None) -> SettingsDialog:
-    """A new Settings dialog (not shown yet) for the open conversation."""
+                          mcp_config: Path | None = None,
+                          extra_tabs: Sequence[tuple[str, Callable[[], QWidget]]] = ()) -> SettingsDialog:
+    """A new Settings dialog (not shown yet) for the open conversation; ``extra_tabs`` are
+    (name, factory) pairs for tabs that app.py adds (Server, Engines)."""
     c, cs = controller, chat_settings
     hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
                              c.settings.gpu_layers_by_model.get(c.model_path))
     privacy = PrivacyPanel(network, secrets, c.settings, tools=tools)
     dialog = SettingsDialog(c.settings.generation, privacy, hardware, parent,
                             presets=cs.presets if cs else [], current_preset=cs.conversation_preset if cs else "",
-                            tools=ToolsPanel(tools, mcp_config) if tools is not None else None)
+                            tools=ToolsPanel(tools, mcp_config) if tools is not None else None,
+                            extra_tabs=[(name, make()) for name, make in extra_tabs])
     if cs is not None:
         dialog.applied.connect(lambda values: cs.apply(*values))
         dialog.generation.save_preset_requested.connect(cs.save_preset)

@@ -196,7 +196,7 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: GenerationSettings, privacy: QWidget, hardware: QWidget,
                  parent: QWidget | None = None, *, presets: list[Any] | None = None, current_preset: str = "",
-                 tools: QWidget | None = None) -> None:
+                 tools: QWidget | None = None, extra_tabs: list[tuple[str, QWidget]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(640, 640)
@@ -209,6 +209,9 @@ class SettingsDialog(QDialog):
         self.tools = tools
         if tools is not None:
             self.tabs.addTab(tools, "Tools")
+        self.extra_tabs = dict(extra_tabs or [])  # Server, Engines: each applies at once, like Tools
+        for name, tab in (extra_tabs or []):
+            self.tabs.addTab(tab, name)
         self.tabs.addTab(privacy, "Privacy")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
