@@ -27,6 +27,7 @@ from desktop.core.text.markdown import warm_up
 from desktop.services.chat_controller import ChatController
 from desktop.services.chat_settings_service import ChatSettingsService
 from desktop.services.download_service import DownloadService
+from desktop.services.engine_service import EngineService
 from desktop.services.generation_service import GenerationService
 from desktop.services.hub_service import HubService
 from desktop.services.library_service import LibraryService
@@ -40,6 +41,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.models.download_pane import DownloadPane
 from desktop.ui.models.library_pane import LibraryPane
 from desktop.ui.models.models_dialog import ModelsDialog
+from desktop.ui.settings.engines_panel import EnginesPanel
 from desktop.ui.settings.server_panel import ServerIndicator, ServerPanel
 from desktop.ui.theme import app_icon, apply_palette
 
@@ -66,9 +68,10 @@ class CoveApp(QObject):
         self.instance_lock = FileLock(window_lock_path(paths.database))
         self.read_only = not self.instance_lock.acquire()
         self.store = StoreService(paths.database, read_only=self.read_only)
-        self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode)
-        self.network = network_guard.install(network_guard.NetworkLog())
         secret_store = SecretStore()
+        self.generation = GenerationService(paths, self.store.update_message, conservative=safe_mode,
+                                            secrets=secret_store)
+        self.network = network_guard.install(network_guard.NetworkLog())
         self.secrets = SecretsService(secret_store)
         self.tools = ToolService(paths, self.settings, token_for=_keyring_token(secret_store), parent=self)
         self.controller = ChatController(self.store, self.generation, self.library, self.settings,
@@ -79,7 +82,11 @@ class CoveApp(QObject):
                                  tools=self.tools, mcp_config=paths.mcp_config)
         self.server = ServerService(self.generation, self.settings, secret_store, parent=self)
         self.window.statusBar().addPermanentWidget(ServerIndicator(self.server))
-        self.window.settings_tabs.append(("Server", lambda: ServerPanel(self.server)))
+        self.engines = EngineService(paths, secret_store, parent=self)
+        self.engines.models_changed.connect(self.controller.set_remote_models)
+        self.window.engines = self.engines
+        self.window.settings_tabs += [("Server", lambda: ServerPanel(self.server)),
+                                      ("Engines", lambda: EnginesPanel(self.engines))]
         self.hub = HubService(self.secrets, self.settings, parent=self)
         self.downloads = DownloadService(self.hub.client, lambda: effective_models_dir(self.paths, self.settings),
                                          paths.downloads_file, parent=self)
@@ -118,6 +125,7 @@ class CoveApp(QObject):
         c.refresh_conversations()
         c.refresh_models()
         self.tools.reload()
+        self.engines.refresh()
         self.chat_settings.refresh_presets()
         if self.settings.server.enabled and not self.read_only:
             self.server.apply(self.settings.server)
@@ -204,6 +212,7 @@ class CoveApp(QObject):
         self.hub.stop()
         self.tools.shutdown()
         self.server.shutdown()
+        self.engines.stop()
         self.secrets.stop()
         self.generation.shutdown()
         self.store.stop()

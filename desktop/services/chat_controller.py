@@ -38,7 +38,7 @@ class ChatController(QObject, ConversationListActions, ModelActions):
         answer_finished(int, str, dict): message id, final status, generation figures.
         busy_changed(bool): generating or not.
         model_state(str, str): state ('none', 'loading', 'ready', 'failed') and a description.
-        models_listed(list): ModelEntry items for the picker.
+        models_listed(list): ModelEntry items for the picker, then RemoteEntry items (engines' models).
         problem(str): something the person should be told (bad input, failures).
         draft_returned(str): a message that could not be stored goes back into the composer.
         versions_changed(dict): message id -> ids of its versions changed for the shown branch.

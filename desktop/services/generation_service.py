@@ -19,8 +19,11 @@ from desktop.core.conversations.answer_recorder import AnswerRecorder
 from desktop.core.conversations.records import COMPLETE, FAILED, STOPPED
 from desktop.core.engine.answer_loop import ThinkingRequest
 from desktop.core.engine.loader import ModelFileError, open_runtime, prepare_model
+from desktop.core.engine.stats import GenerationError
+from desktop.core.remote.model_keys import parse_remote_key
 from desktop.core.system.hardware import detect
 from desktop.core.system.paths import AppPaths
+from desktop.core.system.secrets import SecretStore
 from desktop.core.system.settings import GenerationSettings
 from desktop.core.tools.specs import TOOL_CALL, ToolSpec
 from desktop.services.background import log_failure
@@ -41,9 +44,11 @@ class GenerationWorker(QObject):
     finished = Signal(int, str, dict)
     failed = Signal(int, str)
 
-    def __init__(self, paths: AppPaths, write_answer: Any, conservative: bool = False) -> None:
+    def __init__(self, paths: AppPaths, write_answer: Any, conservative: bool = False,
+                 secrets: Any = None) -> None:
         super().__init__()
         self._paths = paths
+        self._secrets = secrets or SecretStore()  # remote engines' API keys, read on this thread
         self._conservative = conservative  # safe mode
         self._write_answer = write_answer  # (message_id, content, status, stats, reasoning) -> None, thread-safe
         self._runtime: Any = None
@@ -67,6 +72,9 @@ class GenerationWorker(QObject):
             self.model_loaded.emit(path, self._describe())
             return
         self.model_loading.emit(path)
+        if parse_remote_key(path):
+            self._load_remote(path, key)
+            return
         try:
             self._read_build()
             options = dict(options)
@@ -86,6 +94,21 @@ class GenerationWorker(QObject):
             return
         self.model_loaded.emit(path, self._describe())
 
+    def _load_remote(self, key: str, options_key: tuple) -> None:
+        """Use a model of a remote engine (no file, no probe: the engine has it loaded)."""
+        from desktop.core.remote.remote_models import open_remote  # lazy: only for a remote model
+
+        try:
+            runtime = open_remote(self._paths, self._secrets, key)
+        except GenerationError as exc:
+            self.model_failed.emit(key, str(exc))
+            if self._runtime is not None:
+                self.model_loaded.emit(str(self._runtime_key[0]), self._describe())
+            return
+        self.unload()
+        self._runtime, self._runtime_key = runtime, options_key
+        self.model_loaded.emit(key, self._describe())
+
     def _read_build(self) -> None:
         """llama.cpp's build and this machine, once (for the Hardware page and the status line)."""
         if self._system_info:
@@ -102,6 +125,12 @@ class GenerationWorker(QObject):
 
     def _describe(self) -> dict:
         runtime = self._runtime
+        if parse_remote_key(str(self._runtime_key[0])):
+            return {"name": runtime.model, "remote": runtime.config.name, "host": runtime.host,
+                    "n_ctx": runtime.n_ctx, "own_template": True, "template_problem": "",
+                    "thinking": {**runtime.thinking.to_dict(), "summary": runtime.thinking.summary(),
+                                 "thinks": False, "can_switch_off": False},
+                    "system_info": self._system_info, "gpu_offload": False, "hardware": list(self._hardware)}
         info = runtime.info
         return {
             "name": runtime.path.name.removesuffix(".gguf"), "architecture": info.architecture,
@@ -178,9 +207,6 @@ class GenerationWorker(QObject):
         if self._runtime is None:
             self.failed.emit(request_id, "No model is loaded. Pick one in the model menu.")
             return
-        # lazy: at module level it would import llama_cpp at start-up (by now a load has imported it)
-        from desktop.core.engine.runtime import GenerationError
-
         def write(content: str, reasoning: str, status: str | None, stats: dict | None) -> None:
             self._write_answer(message_id, content, status, stats, reasoning)
 
@@ -267,11 +293,11 @@ class GenerationService(QObject):
     forget_requested = Signal(int)
 
     def __init__(self, paths: AppPaths, write_answer: Any, parent: QObject | None = None, *,
-                 conservative: bool = False) -> None:
+                 conservative: bool = False, secrets: Any = None) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("cove-generation")
-        self._worker = GenerationWorker(paths, write_answer, conservative)
+        self._worker = GenerationWorker(paths, write_answer, conservative, secrets)
         self._worker.moveToThread(self._thread)
         w = self._worker
         for request, slot in ((self.load_requested, w.load), (self.generate_requested, w.generate),

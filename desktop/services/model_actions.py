@@ -27,9 +27,20 @@ class ModelActions:
     model_state: Any
     models_listed: Any
 
+    remote_models: list  # RemoteEntry items of the engines the person added (set_remote_models)
+
     def refresh_models(self) -> None:
-        """List the library off the GUI thread."""
-        self._store.submit(lambda _s: self._library.entries(), self.models_listed.emit)
+        """List the library off the GUI thread (the engines' models after it)."""
+        self._store.submit(lambda _s: self._library.entries(), self._emit_models)
+
+    def _emit_models(self, entries: list) -> None:
+        self.models_listed.emit(list(entries) + list(getattr(self, "remote_models", [])))
+
+    @Slot(list)
+    def set_remote_models(self, entries: list) -> None:
+        """The engines' models (read off the GUI thread by the engine service): listed after the library's."""
+        self.remote_models = list(entries)
+        self.refresh_models()
 
     def select_model(self, path: str) -> None:
         """Load a model (a library entry or a file the person opened)."""
@@ -64,8 +75,13 @@ class ModelActions:
     def _on_model_loaded(self, path: str, info: dict) -> None:
         self.model_path, self.model_ready, self.model_info = path, True, info
         self.settings.last_model = path
+        if info.get("remote"):
+            self.model_state.emit("ready", f"{info.get('name')} · on the engine '{info['remote']}' "
+                                           f"({info.get('host')})" + (f" · context {info['n_ctx']}"
+                                                                      if info.get("n_ctx") else ""))
+            return
         self._store.submit(lambda _s: (self._library.remember(Path(path)), self._library.entries())[1],
-                           self.models_listed.emit)
+                           self._emit_models)
         self.model_state.emit("ready", f"{info.get('name')} · {info.get('quantization')} · "
                                        f"context {info.get('n_ctx')} · {info.get('threads')} threads"
                                        + (" · safe mode" if info.get("safe_mode") else ""))

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.network = network
         self.secrets, self.tools, self.mcp_config = secrets, tools, mcp_config
         self.settings_tabs: list = []  # (name, factory) of tabs app.py adds to Settings (Server, Engines)
+        self.engines = None  # the EngineService app.py gives (its hosts are listed under Privacy)
         self.setWindowTitle("Cove")
         self.setAcceptDrops(True)
         self.renderer = MarkdownRenderer(current_theme())
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         """Edit the settings (non-blocking dialog), opened at ``tab``."""
         dialog = self.settings_dialog = build_settings_dialog(self, self.controller, self.chat_settings, self.network,
                                                               self.secrets, self.tools, self.mcp_config,
-                                                              self.settings_tabs)
+                                                              self.settings_tabs, self.engines)
         dialog.show_tab(tab)
         dialog.open()
 
@@ -398,7 +399,8 @@ class MainWindow(QMainWindow):
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
         for entry in entries:
-            self.model_picker.addItem(f"{entry.name}  ({format_size(entry.size)})", entry.key)
+            size = f"  ({format_size(entry.size)})" if entry.size else ""  # a remote model's name says its engine
+            self.model_picker.addItem(f"{entry.name}{size}", entry.key)
         self.model_picker.blockSignals(False)
         self._select_in_picker(self.controller.model_path)
 

@@ -4,6 +4,7 @@ message text may go into the log."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -24,6 +25,7 @@ from desktop.core.system import logs
 from desktop.core.system.network_guard import NetworkEvent, NetworkLog
 from desktop.core.system.settings import Settings
 from desktop.core.tools.mcp_config import http_hosts
+from desktop.services.engine_service import hosts_of
 from desktop.services.secrets_service import SecretsService
 from desktop.services.tool_service import ToolService
 
@@ -45,9 +47,10 @@ class PrivacyPanel(QWidget):
     _event_arrived = Signal(object)
 
     def __init__(self, network: NetworkLog, secrets: SecretsService, settings: Settings | None = None,
-                 parent: QWidget | None = None, tools: ToolService | None = None) -> None:
+                 parent: QWidget | None = None, tools: ToolService | None = None, engines: Any = None) -> None:
         super().__init__(parent)
         self._secrets = secrets
+        self._engines = engines  # an EngineService: the remote engines added in Settings → Engines
         self._settings = settings
         self._tools = tools
         intro = QLabel(INTRO)
@@ -105,7 +108,7 @@ class PrivacyPanel(QWidget):
 
     def _build_mcp_hosts(self) -> QGroupBox:
         """The HTTP MCP servers of mcp.json: the only hosts, besides the Hub, Cove connects to."""
-        box = QGroupBox("MCP servers Cove may connect to")
+        box = QGroupBox("MCP servers and engines Cove may connect to")
         intro = QLabel(MCP_INTRO)
         intro.setWordWrap(True)
         self.mcp_hosts = QLabel()
@@ -118,16 +121,22 @@ class PrivacyPanel(QWidget):
         self.show_mcp_hosts()
         if self._tools is not None:
             self._tools.servers_changed.connect(self.show_mcp_hosts)
+        if self._engines is not None:
+            self._engines.listed.connect(self.show_mcp_hosts)
         return box
 
     @Slot()
-    def show_mcp_hosts(self) -> None:
+    @Slot(list)
+    def show_mcp_hosts(self, *_listings: Any) -> None:
         """List host:port and purpose of each HTTP MCP server ("None" without any)."""
         try:
             hosts = http_hosts(self._tools.servers) if self._tools is not None else []
         except ValueError:  # mcp.json changed under a bad URL: its reading reports it
             hosts = []
         lines = [f"{host}:{port} — MCP server '{name}' (Settings → Tools)" for host, port, name in hosts]
+        if self._engines is not None:
+            engines = hosts_of(self._engines.listings)
+            lines += [f"{where} — engine '{name}' (Settings → Engines)" for where, name in engines]
         self.mcp_hosts.setText("\n".join(lines) if lines else "None")
 
     def rows(self) -> list[list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
@@ -22,13 +23,14 @@ from desktop.ui.settings.tools_panel import ToolsPanel
 def build_settings_dialog(parent: QWidget, controller: ChatController, chat_settings: ChatSettingsService | None,
                           network: NetworkLog, secrets: SecretsService, tools: ToolService | None = None,
                           mcp_config: Path | None = None,
-                          extra_tabs: Sequence[tuple[str, Callable[[], QWidget]]] = ()) -> SettingsDialog:
+                          extra_tabs: Sequence[tuple[str, Callable[[], QWidget]]] = (),
+                          engines: Any = None) -> SettingsDialog:
     """A new Settings dialog (not shown yet) for the open conversation; ``extra_tabs`` are
     (name, factory) pairs for tabs that app.py adds (Server, Engines)."""
     c, cs = controller, chat_settings
     hardware = HardwarePanel(c.settings.acceleration, c.model_info if c.model_ready else {},
                              c.settings.gpu_layers_by_model.get(c.model_path))
-    privacy = PrivacyPanel(network, secrets, c.settings, tools=tools)
+    privacy = PrivacyPanel(network, secrets, c.settings, tools=tools, engines=engines)
     dialog = SettingsDialog(c.settings.generation, privacy, hardware, parent,
                             presets=cs.presets if cs else [], current_preset=cs.conversation_preset if cs else "",
                             tools=ToolsPanel(tools, mcp_config) if tools is not None else None,
