@@ -30,9 +30,13 @@ from desktop.core.engine.answer_loop import ThinkingRequest
 from desktop.core.engine.loader import ModelFileError, check_model_file, load_runtime
 from desktop.core.engine.output_parser import REASONING
 from desktop.core.engine.prompt import messages_for_model
+from desktop.core.engine.stats import GenerationError
 from desktop.core.engine.thinking_format import EFFORTS
 from desktop.core.library.model_library import ModelLibrary
+from desktop.core.remote.model_keys import parse_remote_key, remote_key
+from desktop.core.remote.remote_models import open_remote
 from desktop.core.system.paths import AppPaths
+from desktop.core.system.secrets import SecretStore
 from desktop.core.system.settings import GenerationSettings, load_settings
 from desktop.core.tools.specs import TOOL_CALL, ToolCall
 from desktop.core.tools.tool_rounds import CORRECT, DONE, RUN, ToolRounds, correction_result
@@ -46,7 +50,9 @@ _SETTINGS = {"system": "system_prompt", "max_tokens": "max_tokens", "temperature
 def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
     """The arguments of ``cove chat``."""
     chat.add_argument("prompt", nargs="?", default=None, help="the question ('-' reads standard input)")
-    chat.add_argument("--model", help="a GGUF file or a library model name (default: the last used or the starter)")
+    chat.add_argument("--model", help="a GGUF file or a library model name (default: the last used or the starter); "
+                      "with --engine, one of that engine's models")
+    chat.add_argument("--engine", default="", help="answer with a model of this remote engine (cove engines)")
     chat.add_argument("--conversation", type=int, default=0, help="continue this stored conversation")
     chat.add_argument("--system", default=None, help="system prompt")
     chat.add_argument("--max-tokens", type=int, default=None)
@@ -102,11 +108,14 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
     if not prompt.strip():
         return fail("the prompt is empty: give the question as an argument, e.g. cove chat \"Hello\"", code=2)
     settings = settings_from_args(load_settings(paths.settings_file).generation, args)
-    model_path = _model_path(args.model, paths)
+    if args.engine and not args.model:
+        return fail("--engine needs --model: one of the models `cove engines` lists for it", code=2)
+    model_path = Path(remote_key(args.engine, args.model)) if args.engine else _model_path(args.model, paths)
     if model_path is None:
         return fail("no model found: pass --model FILE.gguf or install the starter (see README)")
     try:
-        check_model_file(model_path)
+        if not args.engine:
+            check_model_file(model_path)
         store = open_store(paths)
     except (ModelFileError, StoreError) as exc:
         return fail(str(exc))
@@ -115,8 +124,8 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
         if turn is None:
             return fail(f"there is no conversation {args.conversation}")
         try:
-            runtime = load_runtime(model_path, paths, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
-        except ModelFileError as exc:
+            runtime = _open_runtime(model_path, paths, settings)
+        except (ModelFileError, GenerationError) as exc:
             turn.recorder.finish(FAILED, {"error": str(exc)})
             return fail(str(exc))
         try:
@@ -125,6 +134,13 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO | None = Non
             runtime.close()
     finally:
         store.close()
+
+
+def _open_runtime(model_path: Path, paths: AppPaths, settings: GenerationSettings) -> Any:
+    """The in-process runtime for a GGUF file, or a remote engine's model for its key."""
+    if parse_remote_key(str(model_path)):
+        return open_remote(paths, SecretStore(), str(model_path))
+    return load_runtime(model_path, paths, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
 
 
 def _model_path(model: str | None, paths: AppPaths) -> Path | None:
@@ -186,7 +202,6 @@ def _answer(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppP
 def _rounds(runtime: Any, turn: _Turn, settings: GenerationSettings, paths: AppPaths, out: TextIO,
             args: argparse.Namespace, tools: CliTools | None) -> int:
     # lazy: these import llama_cpp; load_runtime has imported it by now
-    from desktop.core.engine.runtime import GenerationError
     from desktop.core.engine.tool_use import ToolRequest
 
     rounds = ToolRounds(require=args.require_tool)

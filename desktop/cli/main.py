@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop import __version__
-from desktop.cli import chat, chat_tools, conversations, hardware, hub, models, pull, serve
+from desktop.cli import chat, chat_tools, conversations, engines, hardware, hub, models, pull, serve
 from desktop.cli.bench import add_child_arguments, run_bench
 from desktop.cli.bench_measure import memory_child
 from desktop.cli.output import fail
@@ -88,6 +88,12 @@ COMMANDS: tuple[Command, ...] = (
             pull.add_pull_arguments, pull.cmd_models_pull),
     Command("serve", "serve the library's models through an OpenAI-compatible API", serve.add_serve_arguments,
             serve.cmd_serve),
+    Command("engines", "list the remote engines (OpenAI-compatible servers) and their models",
+            engines.add_list_arguments, engines.cmd_list),
+    Command("engines list", "list the engines (the default)", engines.add_list_arguments, engines.cmd_list),
+    Command("engines add", "add an engine by its base URL (it must answer first)", engines.add_add_arguments,
+            engines.cmd_add),
+    Command("engines rm", "forget an engine and its API key", engines.add_rm_arguments, engines.cmd_rm),
     Command("tools", "list the MCP servers of mcp.json and their tools", chat_tools.add_tools_arguments,
             chat_tools.cmd_tools),
     Command("search", "search every conversation for words", conversations.add_search_arguments,

@@ -142,6 +142,7 @@ class OpenAIClient:
                 connection.request("POST", f"{self._base}/chat/completions",
                                    body=json.dumps({**body, "stream": True}).encode("utf-8"),
                                    headers=self._headers(True))
+                sock = connection.sock  # getresponse() forgets it when the engine closes after the answer
                 response = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
@@ -151,13 +152,12 @@ class OpenAIClient:
         try:
             if response.status != 200:
                 raise self._status_error(response.status, response.read(), str(body.get("model", "")))
-            yield from self._events(connection, response, cancel)
+            yield from self._events(sock, response, cancel)
         finally:
             connection.close()
 
-    def _events(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+    def _events(self, sock: socket.socket | None, response: http.client.HTTPResponse,
                 cancel: threading.Event) -> Iterator[dict[str, Any]]:
-        sock = connection.sock
         if sock is not None:
             sock.settimeout(self.idle_timeout)
         done = threading.Event()
