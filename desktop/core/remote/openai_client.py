@@ -154,6 +154,7 @@ class OpenAIClient:
                 raise self._status_error(response.status, response.read(), str(body.get("model", "")))
             yield from self._events(sock, response, cancel)
         finally:
+            response.close()
             connection.close()
 
     def _events(self, sock: socket.socket | None, response: http.client.HTTPResponse,
