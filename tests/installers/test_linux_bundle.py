@@ -10,6 +10,7 @@ it is what proves a fresh machine can make the installers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import sqlite3
 import subprocess
 import time
 import tomllib
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +149,28 @@ def test_installed_binary_passes_its_self_test_offscreen_and_writes_nothing(inst
     print("\n" + line)
     assert files_under(home) == []  # nothing in ~/.local/share/Cove, ~/.config/Cove, or anywhere in HOME
     assert snapshot(root) == before  # nor in the install folder
+
+
+def test_the_installed_binary_serves_the_openai_compatible_api(installed: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = subprocess.Popen([str(installed), "serve", "--port", "0"], env=isolated_env(home),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line + server.stderr.read()
+        url = line.rsplit(" ", 1)[1].strip()
+        with urllib.request.urlopen(f"{url}/models", timeout=60) as response:
+            [model] = json.loads(response.read())["data"]
+        body = json.dumps({"model": model["id"], "max_tokens": 4,
+                           "messages": [{"role": "user", "content": "Hello"}]}).encode()
+        request = urllib.request.Request(f"{url}/chat/completions", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            reply = json.loads(response.read())
+        assert reply["choices"][0]["message"]["content"].strip() and reply["usage"]["completion_tokens"] > 0
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_installed_window_shows_the_starter_model_under_xvfb(installed: Path, tmp_path: Path):
