@@ -60,7 +60,15 @@ class OpenAIClient:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _purpose(self) -> contextlib.AbstractContextManager:
-        return network_purpose(f"engine {self.config.name}", hosts={(self.host, self.port)})
+        """The engine's network purpose: its host and port, and the addresses that name resolves to
+        (the guard sees a connect at the address, ``127.0.0.1``, not the name, ``localhost``)."""
+        purpose, hosts = f"engine {self.config.name}", {(self.host, self.port)}
+        with network_purpose(purpose, hosts=hosts):
+            try:
+                infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            except OSError:  # the connect fails again, and says why in its own sentence
+                infos = []
+        return network_purpose(purpose, hosts=hosts | {(str(info[4][0]).lower(), self.port) for info in infos})
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.config.url.startswith("https://"):
@@ -142,60 +150,62 @@ class OpenAIClient:
                 connection.request("POST", f"{self._base}/chat/completions",
                                    body=json.dumps({**body, "stream": True}).encode("utf-8"),
                                    headers=self._headers(True))
-                sock = connection.sock  # getresponse() forgets it when the engine closes after the answer
-                response = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
+                raise self._network_error(exc) from exc
+        sock = connection.sock  # getresponse() forgets it when the engine closes after the answer
+        if sock is not None:  # the wait for the head counts as silence too (a long prompt evaluating)
+            sock.settimeout(self.idle_timeout)
+        done = threading.Event()  # from here, Stop shuts the socket down, even before the head came
+        threading.Thread(target=_close_on_cancel, args=(sock, cancel, done), daemon=True,
+                         name="cove-engine-cancel").start()
+        try:
+            try:
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
                 if cancel.is_set():
                     return
                 raise self._network_error(exc) from exc
-        try:
-            if response.status != 200:
-                raise self._status_error(response.status, response.read(), str(body.get("model", "")))
-            yield from self._events(sock, response, cancel)
-        finally:
-            response.close()
-            connection.close()
-
-    def _events(self, sock: socket.socket | None, response: http.client.HTTPResponse,
-                cancel: threading.Event) -> Iterator[dict[str, Any]]:
-        if sock is not None:
-            sock.settimeout(self.idle_timeout)
-        done = threading.Event()
-        watcher = threading.Thread(target=_close_on_cancel, args=(sock, cancel, done), daemon=True,
-                                   name="cove-engine-cancel")
-        watcher.start()
-        parser = SSEParser()
-        try:
-            while True:
-                try:
-                    raw = response.readline()
-                except (OSError, http.client.HTTPException) as exc:
-                    if cancel.is_set():
-                        return
-                    if isinstance(exc, TimeoutError):
-                        raise self._network_error(exc) from exc
-                    raise self._fail(f"closed the stream mid-answer ({exc or type(exc).__name__}).") from exc
-                if cancel.is_set():
-                    return
-                if not raw:
-                    for event in parser.finish():
-                        if event is DONE:
-                            return
-                        yield event
-                    raise self._fail("closed the stream mid-answer (the connection ended before [DONE]).")
-                try:
-                    events = parser.feed(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                except SSEError as exc:
-                    raise self._fail(f"sent a malformed stream: {exc}.") from exc
-                for event in events:
-                    if event is DONE:
-                        return
-                    if "error" in event and not event.get("choices"):
-                        raise self._fail(f"stopped with an error: {_error_text(json.dumps(event).encode())}.")
-                    yield event
+            try:
+                if response.status != 200:
+                    raise self._status_error(response.status, response.read(), str(body.get("model", "")))
+                yield from self._events(response, cancel)
+            finally:
+                response.close()
         finally:
             done.set()
+            connection.close()
+
+    def _events(self, response: http.client.HTTPResponse, cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        """The stream's events until ``[DONE]`` (quietly nothing more once ``cancel`` is set)."""
+        parser = SSEParser()
+        while True:
+            try:
+                raw = response.readline()
+            except (OSError, http.client.HTTPException) as exc:
+                if cancel.is_set():
+                    return
+                if isinstance(exc, TimeoutError):
+                    raise self._network_error(exc) from exc
+                raise self._fail(f"closed the stream mid-answer ({exc or type(exc).__name__}).") from exc
+            if cancel.is_set():
+                return
+            if not raw:
+                for event in parser.finish():
+                    if event is DONE:
+                        return
+                    yield event
+                raise self._fail("closed the stream mid-answer (the connection ended before [DONE]).")
+            try:
+                events = parser.feed(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            except SSEError as exc:
+                raise self._fail(f"sent a malformed stream: {exc}.") from exc
+            for event in events:
+                if event is DONE:
+                    return
+                if "error" in event and not event.get("choices"):
+                    raise self._fail(f"stopped with an error: {_error_text(json.dumps(event).encode())}.")
+                yield event
 
 
 def _close_on_cancel(sock: socket.socket | None, cancel: threading.Event, done: threading.Event) -> None:
